@@ -1,0 +1,237 @@
+/**
+ * The `Classifier` interface every defence works on, and its optional
+ * capabilities. A defence states which capabilities it needs and fails fast
+ * with a {@link CapabilityError} if the given classifier lacks one.
+ *
+ * @packageDocumentation
+ */
+import type * as tf from '@tensorflow/tfjs-core';
+
+import { CapabilityError, InvalidArgumentError, LayerNotFoundError } from './errors.js';
+import type { LabeledData, LongRunningOptions } from './types.js';
+
+/**
+ * The one required interface: a function from a batch of inputs to class
+ * probabilities. Black-box defences (STRIP, feature squeezing, the de-trigger
+ * autoencoder) need nothing more.
+ *
+ * @example
+ * ```ts
+ * const wrapped: Classifier = {
+ *   inputShape: [28, 28, 1],
+ *   numClasses: 10,
+ *   predict: (x) => tf.tidy(() => tf.softmax(myGraphModel.predict(x) as tf.Tensor2D)),
+ * };
+ * ```
+ */
+export interface Classifier {
+  /** Shape of one sample, e.g. `[28, 28, 1]`. */
+  readonly inputShape: readonly number[];
+  /** Number of classes. */
+  readonly numClasses: number;
+  /**
+   * Class probabilities `[n, numClasses]` for a batch `[n, ...inputShape]`.
+   * Built from tf ops, so it can be differentiated and run inside `tf.tidy`.
+   * Never mutates its input. The caller owns (disposes) the result.
+   */
+  predict(x: tf.Tensor): tf.Tensor2D;
+}
+
+/** Kind of a layer, as far as defences care. */
+export type LayerKind =
+  | 'input'
+  | 'conv'
+  | 'depthwise-conv'
+  | 'dense'
+  | 'pool'
+  | 'flatten'
+  | 'activation'
+  | 'batchnorm'
+  | 'dropout'
+  | 'reshape'
+  | 'mask'
+  | 'other';
+
+/** Description of one layer of a {@link LayeredClassifier}. */
+export interface LayerInfo {
+  /** Unique layer name. */
+  readonly name: string;
+  /** Coarse kind. */
+  readonly kind: LayerKind;
+  /** tfjs class name, e.g. `'Conv2D'`. */
+  readonly className: string;
+  /** Output shape of one sample (no batch dimension). */
+  readonly outputShape: readonly number[];
+  /** Number of units: channels for a conv layer, units for a dense layer; else the last output dimension. */
+  readonly units: number;
+  /** Position in the model's layer list. */
+  readonly index: number;
+}
+
+/** Options for {@link LayeredClassifier.activations}. */
+export interface ActivationOptions {
+  /** Samples per forward pass. @default 256 */
+  readonly batchSize?: number;
+}
+
+/** Capability: read intermediate activations. Needed by AC, SS, Fine-Pruning, ANP. */
+export interface LayeredClassifier extends Classifier {
+  /** The layers in forward order, with kinds and output shapes. */
+  readonly layers: readonly LayerInfo[];
+  /**
+   * Activations of `layer` for `x`, flattened per sample to `[n, d]`, computed
+   * batch by batch. The caller owns the result.
+   */
+  activations(x: tf.Tensor, layer: string, options?: ActivationOptions): tf.Tensor2D;
+}
+
+/** Capability: scale (0 prunes) the units of a layer without touching the original. */
+export interface MaskableClassifier extends LayeredClassifier {
+  /**
+   * A new classifier whose `layer` outputs are multiplied per unit (conv
+   * channel / dense unit) by `keep`. The original is unchanged.
+   */
+  withUnitMask(layer: string, keep: ArrayLike<number>): MaskableClassifier & TrainableClassifier;
+}
+
+/** Options for {@link TrainableClassifier.fit}. */
+export interface FitOptions extends LongRunningOptions {
+  /** Passes over the data. @default 1 */
+  readonly epochs?: number;
+  /** Samples per gradient step. @default 32 */
+  readonly batchSize?: number;
+  /** Optimiser step size. @default 0.001 */
+  readonly learningRate?: number;
+  /** Optimiser. @default 'adam' */
+  readonly optimizer?: 'adam' | 'sgd' | 'momentum';
+  /** Shuffle the samples each epoch (seeded). @default true */
+  readonly shuffle?: boolean;
+  /** Seed for shuffling and dropout. @default 0 */
+  readonly seed?: number;
+}
+
+/** Per-epoch training record returned by {@link TrainableClassifier.fit}. */
+export interface FitHistory {
+  /** Mean training loss per epoch. */
+  readonly loss: number[];
+  /** Training accuracy per epoch (on the batches as trained). */
+  readonly accuracy: number[];
+  /** Wall time per epoch in seconds. */
+  readonly seconds: number[];
+}
+
+/** Capability: copy and train. Needed by repairs that fine-tune or retrain. */
+export interface TrainableClassifier extends Classifier {
+  /** An independent deep copy (own weights); training it leaves this one unchanged. */
+  clone(): this;
+  /** A copy with freshly initialised weights (same architecture), seeded. */
+  reinitialized(seed: number): this;
+  /** Trains this classifier in place on `data` (sparse labels, cross-entropy). */
+  fit(data: LabeledData, options?: FitOptions): Promise<FitHistory>;
+  /** Releases the weights. The classifier must not be used afterwards. */
+  dispose(): void;
+}
+
+/** A classifier with every capability (what {@link fromLayersModel} returns). */
+export type FullClassifier = MaskableClassifier & TrainableClassifier;
+
+/** Names of the optional capabilities. */
+export type Capability = 'layers' | 'mask' | 'train';
+
+/** True if `c` can report layers and activations. */
+export function hasLayers(c: Classifier): c is LayeredClassifier {
+  const x = c as Partial<LayeredClassifier>;
+  return Array.isArray(x.layers) && typeof x.activations === 'function';
+}
+
+/** True if `c` supports {@link MaskableClassifier.withUnitMask}. */
+export function isMaskable(c: Classifier): c is MaskableClassifier {
+  return hasLayers(c) && typeof (c as Partial<MaskableClassifier>).withUnitMask === 'function';
+}
+
+/** True if `c` can be cloned and trained. */
+export function isTrainable(c: Classifier): c is TrainableClassifier {
+  const x = c as Partial<TrainableClassifier>;
+  return typeof x.clone === 'function' && typeof x.fit === 'function' && typeof x.dispose === 'function';
+}
+
+/** Asserts that `value` is a {@link Classifier}. */
+export function assertClassifier(fn: string, arg: string, value: unknown): asserts value is Classifier {
+  const c = value as Partial<Classifier> | null;
+  if (
+    c === null ||
+    typeof c !== 'object' ||
+    typeof c.predict !== 'function' ||
+    !Array.isArray(c.inputShape) ||
+    !Number.isInteger(c.numClasses) ||
+    (c.numClasses ?? 0) < 2
+  ) {
+    throw new InvalidArgumentError(
+      { fn, arg, value },
+      'must be a Classifier { inputShape, numClasses >= 2, predict(x) } (see fromLayersModel)',
+    );
+  }
+}
+
+/**
+ * Asserts that `classifier` has every capability in `needs`, naming the
+ * missing one.
+ *
+ * @throws {@link CapabilityError}
+ */
+export function requireCapabilities(fn: string, arg: string, classifier: Classifier, needs: readonly Capability[]): void {
+  assertClassifier(fn, arg, classifier);
+  for (const need of needs) {
+    const ok = need === 'layers' ? hasLayers(classifier) : need === 'mask' ? isMaskable(classifier) : isTrainable(classifier);
+    if (!ok) {
+      const what =
+        need === 'layers'
+          ? 'layers + activations(x, layer)'
+          : need === 'mask'
+            ? 'withUnitMask(layer, keep)'
+            : 'clone() + fit(data, options) + dispose()';
+      throw new CapabilityError(
+        { fn, arg },
+        `needs the '${need}' capability (${what}); wrap a tfjs-layers model with fromLayersModel() to get it`,
+      );
+    }
+  }
+}
+
+/**
+ * Looks up a layer by name, with a helpful error listing the available ones.
+ *
+ * @throws {@link LayerNotFoundError}
+ */
+export function findLayer(fn: string, arg: string, classifier: LayeredClassifier, name: unknown): LayerInfo {
+  const found = typeof name === 'string' ? classifier.layers.find((l) => l.name === name) : undefined;
+  if (found === undefined) {
+    throw new LayerNotFoundError(
+      { fn, arg, value: name },
+      `must name a layer of the model (layers: ${classifier.layers.map((l) => l.name).join(', ')})`,
+    );
+  }
+  return found;
+}
+
+/**
+ * The last hidden layer: the input of the final classification layer (the
+ * layer whose activations Chen et al. cluster). Skips trailing activation /
+ * dropout / mask layers between it and the last dense layer.
+ */
+export function lastHiddenLayer(fn: string, classifier: LayeredClassifier): LayerInfo {
+  const layers = classifier.layers;
+  let i = layers.length - 1;
+  while (i >= 0 && layers[i]!.kind !== 'dense') i--;
+  i--;
+  while (i >= 0 && (layers[i]!.kind === 'dropout' || layers[i]!.kind === 'input')) i--;
+  if (i < 0) {
+    throw new LayerNotFoundError({ fn, arg: 'classifier' }, 'has no hidden layer before its final dense layer');
+  }
+  return layers[i]!;
+}
+
+/** The conv layers of a layered classifier, in order. */
+export function convLayers(classifier: LayeredClassifier): LayerInfo[] {
+  return classifier.layers.filter((l) => l.kind === 'conv' || l.kind === 'depthwise-conv');
+}

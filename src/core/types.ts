@@ -1,0 +1,41 @@
+/**
+ * Plain data types shared by every module.
+ *
+ * @packageDocumentation
+ */
+import type * as tf from '@tensorflow/tfjs-core';
+
+/**
+ * A labelled image set: images NHWC with values in [0, 1] and one integer
+ * label per image. The library never mutates or disposes a `LabeledData` it
+ * is given.
+ */
+export interface LabeledData {
+  /** Images, shape `[n, height, width, channels]`, values in [0, 1]. */
+  readonly x: tf.Tensor4D;
+  /** Integer labels in `[0, numClasses)`, one per image. */
+  readonly y: Int32Array;
+}
+
+/** A progress report from long-running work. */
+export interface ProgressEvent {
+  /** What is running, e.g. `'fit'`, `'neural-cleanse:label 3'`. */
+  readonly stage: string;
+  /** Units of work done so far in this stage. */
+  readonly done: number;
+  /** Units of work in this stage. */
+  readonly total: number;
+  /** Optional numbers of interest (loss, accuracy, ...). */
+  readonly metrics?: Readonly<Record<string, number>>;
+}
+
+/** Callback receiving {@link ProgressEvent}s. */
+export type ProgressCallback = (event: ProgressEvent) => void;
+
+/** Options every long-running function accepts. */
+export interface LongRunningOptions {
+  /** Called as work progresses. @default undefined */
+  readonly onProgress?: ProgressCallback;
+  /** Stops the work with an {@link AbortError} when aborted. @default undefined */
+  readonly signal?: AbortSignal;
+}
