@@ -207,15 +207,16 @@ export function shapesEqual(a: readonly number[], b: readonly number[]): boolean
 export function resolveOptions<T extends object>(fn: string, defaults: T, options: unknown): T {
   assertOptionsObject(fn, options);
   if (options === undefined) return { ...defaults };
-  for (const key of Object.keys(options)) {
+  const given = options as Record<string, unknown>;
+  for (const key of Object.keys(given)) {
     if (!(key in defaults)) {
       throw new InvalidArgumentError(
-        { fn, arg: `options.${key}`, value: (options as Record<string, unknown>)[key] },
+        { fn, arg: `options.${key}`, value: given[key] },
         `is not a known option (known: ${Object.keys(defaults).join(', ')})`,
       );
     }
   }
-  const merged: Record<string, unknown> = { ...defaults };
-  for (const [k, v] of Object.entries(options)) if (v !== undefined) merged[k] = v;
+  const merged: Record<string, unknown> = { ...(defaults as Record<string, unknown>) };
+  for (const [k, v] of Object.entries(given)) if (v !== undefined) merged[k] = v;
   return merged as T;
 }

@@ -1,0 +1,525 @@
+/**
+ * `fromLayersModel`: wraps a tfjs-layers model as a {@link FullClassifier}
+ * with every capability (predict, layers, activations, unit masks, clone,
+ * fit).
+ *
+ * @packageDocumentation
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+
+import { collectBatches, DEFAULT_BATCH_SIZE, mapBatches, sliceRows } from './batching.js';
+import type {
+  ActivationOptions,
+  FitHistory,
+  FitOptions,
+  FullClassifier,
+  LayerInfo,
+  LayeredClassifier,
+  LayerKind,
+} from './classifier.js';
+import { findLayer } from './classifier.js';
+import { InvalidArgumentError, NonFiniteError, ShapeError, UnsupportedError } from './errors.js';
+import { report, throwIfAborted, yieldToEventLoop } from './progress.js';
+import { makeRng } from './rng.js';
+import type { LabeledData } from './types.js';
+import { registerCustomLayers, UnitMask } from './unit-mask-layer.js';
+import {
+  assertInRange,
+  assertLabeledData,
+  assertOneOf,
+  assertOptionalFunction,
+  assertOptionalSignal,
+  assertOptionsObject,
+  assertPositiveInteger,
+  assertBatch,
+  resolveOptions,
+} from './validate.js';
+
+/** What the wrapped model outputs. */
+export type ModelOutput = 'probabilities' | 'logits';
+
+/** Options of {@link fromLayersModel}. */
+export interface FromLayersModelOptions {
+  /**
+   * Whether the model's last layer yields probabilities (e.g. ends in softmax)
+   * or logits; with `'logits'`, `predict` applies a softmax and `fit` uses the
+   * softmax cross-entropy on the logits.
+   * @default 'probabilities'
+   */
+  readonly output?: ModelOutput;
+  /**
+   * Whether the classifier owns the model: `dispose()` then disposes it.
+   * @default false
+   */
+  readonly owned?: boolean;
+}
+
+/** Defaults of {@link fromLayersModel}. */
+export const FROM_LAYERS_MODEL_DEFAULTS: Readonly<Required<FromLayersModelOptions>> = Object.freeze({
+  output: 'probabilities',
+  owned: false,
+});
+
+/** Defaults of {@link LayersModelClassifier.fit}. */
+export const FIT_DEFAULTS = Object.freeze({
+  epochs: 1,
+  batchSize: 32,
+  learningRate: 0.001,
+  optimizer: 'adam' as 'adam' | 'sgd' | 'momentum',
+  shuffle: true,
+  seed: 0,
+  onProgress: undefined as FitOptions['onProgress'],
+  signal: undefined as AbortSignal | undefined,
+});
+
+const KIND_BY_CLASS: Readonly<Record<string, LayerKind>> = {
+  InputLayer: 'input',
+  Conv2D: 'conv',
+  Conv1D: 'conv',
+  Conv3D: 'conv',
+  SeparableConv2D: 'conv',
+  Conv2DTranspose: 'conv',
+  DepthwiseConv2D: 'depthwise-conv',
+  Dense: 'dense',
+  MaxPooling2D: 'pool',
+  AveragePooling2D: 'pool',
+  MaxPooling1D: 'pool',
+  AveragePooling1D: 'pool',
+  GlobalAveragePooling2D: 'pool',
+  GlobalMaxPooling2D: 'pool',
+  Flatten: 'flatten',
+  Activation: 'activation',
+  ReLU: 'activation',
+  LeakyReLU: 'activation',
+  Softmax: 'activation',
+  ELU: 'activation',
+  BatchNormalization: 'batchnorm',
+  Dropout: 'dropout',
+  SpatialDropout1D: 'dropout',
+  GaussianNoise: 'dropout',
+  GaussianDropout: 'dropout',
+  AlphaDropout: 'dropout',
+  Reshape: 'reshape',
+  [UnitMask.className]: 'mask',
+};
+
+const MASK_SUFFIX = '__unit_mask';
+
+type ConfigDict = tf.serialization.ConfigDict;
+interface LayerConfigEntry {
+  className: string;
+  config: ConfigDict;
+  name?: string;
+  inboundNodes?: unknown[];
+}
+
+function describeLayers(model: tfl.LayersModel): LayerInfo[] {
+  return model.layers.map((layer, index) => {
+    const className = layer.getClassName();
+    const shape = layer.outputShape;
+    if (Array.isArray(shape[0]) || shape.length === 0) {
+      // multi-output layers are listed with their first output
+    }
+    const single = (Array.isArray(shape[0]) ? shape[0] : shape) as Array<number | null>;
+    const outputShape = single.slice(1).map((d) => d ?? -1);
+    const cfg = layer.getConfig() as { filters?: number; units?: number };
+    const kind = KIND_BY_CLASS[className] ?? 'other';
+    const units =
+      kind === 'conv' && typeof cfg.filters === 'number'
+        ? cfg.filters
+        : kind === 'dense' && typeof cfg.units === 'number'
+          ? cfg.units
+          : (outputShape[outputShape.length - 1] ?? 0);
+    return Object.freeze({ name: layer.name, kind, className, outputShape: Object.freeze(outputShape), units, index });
+  });
+}
+
+/** Rebuilds a model (same class, same layer names) from its config; weights are fresh. */
+function modelFromConfig(model: tfl.LayersModel, config: ConfigDict, fastWeightInit: boolean): tfl.LayersModel {
+  registerCustomLayers();
+  const isSequential = model instanceof tfl.Sequential;
+  if (isSequential) {
+    return tfl.Sequential.fromConfig(tfl.Sequential, config, {}, fastWeightInit) as tfl.LayersModel;
+  }
+  return tfl.LayersModel.fromConfig(tfl.LayersModel, config, {}, fastWeightInit) as tfl.LayersModel;
+}
+
+/** Copies weights from `src` to `dst` layer by layer (matched by name). Copies values, never shares. */
+function copyWeightsByName(src: tfl.LayersModel, dst: tfl.LayersModel): void {
+  for (const layer of dst.layers) {
+    let from: tfl.layers.Layer | undefined;
+    try {
+      from = src.getLayer(layer.name);
+    } catch {
+      from = undefined;
+    }
+    if (from === undefined) continue;
+    const w = from.getWeights();
+    if (w.length > 0) layer.setWeights(w);
+  }
+}
+
+/** Walks a layer config and re-seeds every initializer that takes a seed. */
+function reseedInitializers(node: unknown, rng: ReturnType<typeof makeRng>): void {
+  if (Array.isArray(node)) {
+    for (const v of node) reseedInitializers(v, rng);
+    return;
+  }
+  if (node === null || typeof node !== 'object') return;
+  const obj = node as Record<string, unknown>;
+  for (const [key, value] of Object.entries(obj)) {
+    if (/initializer$/i.test(key) && value !== null && typeof value === 'object') {
+      const init = value as { className?: string; config?: Record<string, unknown> };
+      if (init.config !== undefined && 'seed' in init.config) init.config.seed = rng.nextSeed();
+      else if (
+        init.config !== undefined &&
+        /Uniform|Normal|Glorot|He|LeCun|VarianceScaling|Orthogonal/i.test(init.className ?? '')
+      ) {
+        init.config.seed = rng.nextSeed();
+      }
+    } else {
+      reseedInitializers(value, rng);
+    }
+  }
+}
+
+/**
+ * A tfjs-layers model as a classifier with every capability. Create with
+ * {@link fromLayersModel}.
+ */
+export class LayersModelClassifier implements FullClassifier {
+  /** The wrapped model. Training through {@link fit} changes its weights. */
+  readonly model: tfl.LayersModel;
+  readonly inputShape: readonly number[];
+  readonly numClasses: number;
+  readonly layers: readonly LayerInfo[];
+  /** What the model's last layer outputs. */
+  readonly output: ModelOutput;
+  private readonly owned: boolean;
+  private readonly subModels = new Map<string, tfl.LayersModel>();
+
+  /** @internal Use {@link fromLayersModel}. */
+  constructor(model: tfl.LayersModel, output: ModelOutput, owned: boolean) {
+    this.model = model;
+    this.output = output;
+    this.owned = owned;
+    const inShape = model.inputs[0]!.shape.slice(1);
+    this.inputShape = Object.freeze(inShape.map((d) => d as number));
+    const outShape = model.outputs[0]!.shape;
+    this.numClasses = outShape[outShape.length - 1] as number;
+    this.layers = Object.freeze(describeLayers(model));
+  }
+
+  /**
+   * Class probabilities for a batch (softmax applied when the model outputs
+   * logits). Differentiable; runs inside `tf.tidy`.
+   */
+  predict(x: tf.Tensor): tf.Tensor2D {
+    return tf.tidy(() => {
+      const out = this.model.apply(x, { training: false }) as tf.Tensor;
+      return (this.output === 'logits' ? tf.softmax(out) : out) as tf.Tensor2D;
+    });
+  }
+
+  /** Raw model output (logits when `output` is `'logits'`, else probabilities). */
+  predictRaw(x: tf.Tensor, training = false): tf.Tensor2D {
+    return this.model.apply(x, { training }) as tf.Tensor2D;
+  }
+
+  private subModel(layer: string): tfl.LayersModel {
+    let sub = this.subModels.get(layer);
+    if (sub === undefined) {
+      const target = this.model.getLayer(layer);
+      sub = tfl.model({ inputs: this.model.inputs, outputs: target.output as tfl.SymbolicTensor });
+      this.subModels.set(layer, sub);
+    }
+    return sub;
+  }
+
+  /**
+   * Activations of `layer` for `x`, flattened per sample to `[n, d]`, computed
+   * batch by batch. The caller owns the result.
+   *
+   * @throws {@link LayerNotFoundError} for an unknown layer name.
+   */
+  activations(x: tf.Tensor, layer: string, options: ActivationOptions = {}): tf.Tensor2D {
+    const fn = 'activations';
+    findLayer(fn, 'layer', this, layer);
+    assertOptionsObject(fn, options);
+    const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
+    assertPositiveInteger(fn, 'options.batchSize', batchSize);
+    assertBatch(fn, 'x', x, this.inputShape);
+    return mapBatches(x, batchSize, (b) => this.activationBatch(b, layer));
+  }
+
+  /** @internal One batch of flattened activations, unvalidated (callers validate once). */
+  activationBatch(x: tf.Tensor, layer: string): tf.Tensor2D {
+    return tf.tidy(() => {
+      const a = this.subModel(layer).apply(x, { training: false }) as tf.Tensor;
+      return tf.reshape(a, [x.shape[0]!, -1]) as tf.Tensor2D;
+    });
+  }
+
+  /**
+   * A new classifier whose `layer` outputs are multiplied per unit (conv
+   * channel / dense unit, the last axis) by `keep` (0 prunes). The new model
+   * is a deep copy with a {@link UnitMask} layer inserted after `layer`; the
+   * original is untouched. Masking an already-masked layer multiplies the
+   * factors.
+   *
+   * @throws {@link LayerNotFoundError} for an unknown layer,
+   *   {@link ShapeError} if `keep` has the wrong length,
+   *   {@link NonFiniteError} if it holds NaN/Infinity.
+   */
+  withUnitMask(layer: string, keep: ArrayLike<number>): LayersModelClassifier {
+    const fn = 'withUnitMask';
+    const info = findLayer(fn, 'layer', this, layer);
+    if (keep === null || typeof keep !== 'object' || typeof keep.length !== 'number') {
+      throw new InvalidArgumentError({ fn, arg: 'keep', value: keep }, 'must be an array of per-unit factors');
+    }
+    if (keep.length !== info.units) {
+      throw new ShapeError({ fn, arg: 'keep', value: keep }, `must have one factor per unit of '${layer}' (${info.units})`);
+    }
+    for (let i = 0; i < keep.length; i++) {
+      if (typeof keep[i] !== 'number' || !Number.isFinite(keep[i])) {
+        throw new NonFiniteError({ fn, arg: `keep[${i}]`, value: keep[i] }, 'must be a finite number');
+      }
+    }
+    if (info.kind === 'mask') {
+      throw new InvalidArgumentError({ fn, arg: 'layer', value: layer }, 'is itself a mask layer; mask the layer it follows');
+    }
+    const maskName = `${layer}${MASK_SUFFIX}`;
+    const existing = this.layers.find((l) => l.name === maskName);
+    registerCustomLayers();
+    let factors = Float32Array.from(keep);
+    let clone: tfl.LayersModel;
+    if (existing !== undefined) {
+      const prev = this.model.getLayer(maskName).getWeights()[0]!.dataSync();
+      factors = factors.map((v, i) => v * prev[i]!);
+      clone = modelFromConfig(this.model, this.model.getConfig(), true);
+    } else {
+      const config = this.model.getConfig() as ConfigDict;
+      const maskEntry: LayerConfigEntry = {
+        className: UnitMask.className,
+        config: { name: maskName, units: info.units, trainable: false },
+      };
+      const layersCfg = config.layers as unknown as LayerConfigEntry[];
+      const at = layersCfg.findIndex((l) => (l.name ?? (l.config.name as string)) === layer);
+      if (this.model instanceof tfl.Sequential) {
+        layersCfg.splice(at + 1, 0, maskEntry);
+      } else {
+        const inbound = layersCfg[at]!.inboundNodes ?? [];
+        if (inbound.length > 1) {
+          throw new UnsupportedError({ fn, arg: 'layer', value: layer }, 'is shared (called more than once); cannot mask it');
+        }
+        // Redirect every consumer of `layer` to the mask, then feed the mask from `layer`.
+        const redirect = (ref: unknown): void => {
+          if (Array.isArray(ref) && ref[0] === layer && typeof ref[1] === 'number') ref[0] = maskName;
+        };
+        for (const entry of layersCfg) {
+          for (const node of (entry.inboundNodes ?? []) as unknown[][]) for (const ref of node) redirect(ref);
+        }
+        for (const ref of config.outputLayers as unknown as unknown[]) redirect(ref);
+        layersCfg.splice(at + 1, 0, { ...maskEntry, name: maskName, inboundNodes: [[[layer, 0, 0, {}]]] });
+      }
+      clone = modelFromConfig(this.model, config, true);
+    }
+    copyWeightsByName(this.model, clone);
+    const maskLayer = clone.getLayer(maskName);
+    tf.tidy(() => maskLayer.setWeights([tf.tensor1d(factors, 'float32')]));
+    return new LayersModelClassifier(clone, this.output, true);
+  }
+
+  /** An independent deep copy (own weights). */
+  clone(): this {
+    const copy = modelFromConfig(this.model, this.model.getConfig(), true);
+    copyWeightsByName(this.model, copy);
+    return new LayersModelClassifier(copy, this.output, true) as this;
+  }
+
+  /** Same architecture, freshly initialised weights drawn from `seed`. */
+  reinitialized(seed: number): this {
+    const rng = makeRng(seed, 'reinitialized');
+    const config = this.model.getConfig() as ConfigDict;
+    reseedInitializers(config.layers, rng);
+    const fresh = modelFromConfig(this.model, config, false);
+    // Unit masks are part of the architecture: keep their factors.
+    for (const info of this.layers) {
+      if (info.kind === 'mask') fresh.getLayer(info.name).setWeights(this.model.getLayer(info.name).getWeights());
+    }
+    return new LayersModelClassifier(fresh, this.output, true) as this;
+  }
+
+  /**
+   * Trains this classifier in place with a seeded loop (sparse labels,
+   * cross-entropy; Adam by default). Unit masks stay in force.
+   *
+   * @returns Loss, accuracy and seconds per epoch.
+   * @throws {@link BackdoorKitError} on bad data or options; {@link AbortError} when aborted.
+   */
+  async fit(data: LabeledData, options: FitOptions = {}): Promise<FitHistory> {
+    const fn = 'fit';
+    const o = resolveOptions(fn, FIT_DEFAULTS, options);
+    assertPositiveInteger(fn, 'options.epochs', o.epochs);
+    assertPositiveInteger(fn, 'options.batchSize', o.batchSize);
+    assertInRange(fn, 'options.learningRate', o.learningRate, 0, Infinity, { minOpen: true });
+    assertOneOf(fn, 'options.optimizer', o.optimizer, ['adam', 'sgd', 'momentum'] as const);
+    assertOptionalFunction(fn, 'options.onProgress', o.onProgress);
+    assertOptionalSignal(fn, o.signal);
+    assertLabeledData(fn, 'data', data, { inputShape: this.inputShape, numClasses: this.numClasses });
+    throwIfAborted(o.signal, fn);
+
+    const rng = makeRng(o.seed, fn);
+    const n = data.y.length;
+    const optimizer =
+      o.optimizer === 'adam'
+        ? tf.train.adam(o.learningRate)
+        : o.optimizer === 'sgd'
+          ? tf.train.sgd(o.learningRate)
+          : tf.train.momentum(o.learningRate, 0.9);
+    const vars = this.model.trainableWeights.map((w) => w.read() as tf.Variable);
+    const yAll = tf.tensor1d(data.y, 'int32');
+    const history: FitHistory = { loss: [], accuracy: [], seconds: [] };
+    const steps = Math.ceil(n / o.batchSize);
+    try {
+      for (let epoch = 0; epoch < o.epochs; epoch++) {
+        const t0 = performance.now();
+        const order = o.shuffle ? rng.permutation(n) : Int32Array.from({ length: n }, (_, i) => i);
+        const batchLoss: tf.Scalar[] = [];
+        const batchCorrect: tf.Scalar[] = [];
+        try {
+          for (let step = 0; step < steps; step++) {
+            throwIfAborted(o.signal, fn);
+            const s = step * o.batchSize;
+            const e = Math.min(n, s + o.batchSize);
+            const contiguous = !o.shuffle;
+            tf.tidy(() => {
+              const idx = contiguous ? null : tf.tensor1d(order.subarray(s, e), 'int32');
+              const xb = idx === null ? sliceRows(data.x, s, e) : tf.gather(data.x, idx);
+              const yb = idx === null ? sliceRows(yAll, s, e) : tf.gather(yAll, idx);
+              const oneHot = tf.oneHot(yb, this.numClasses);
+              let correct: tf.Scalar | undefined;
+              const loss = optimizer.minimize(
+                () => {
+                  const out = this.model.apply(xb, { training: true }) as tf.Tensor2D;
+                  correct = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(out, 1), yb), 'float32')) as tf.Scalar);
+                  if (this.output === 'logits') return tf.losses.softmaxCrossEntropy(oneHot, out) as tf.Scalar;
+                  const p = tf.clipByValue(out, 1e-7, 1 - 1e-7);
+                  return tf.neg(tf.mean(tf.sum(tf.mul(oneHot, tf.log(p)), -1))) as tf.Scalar;
+                },
+                true,
+                vars,
+              );
+              batchLoss.push(tf.keep(tf.mul(loss!, e - s)));
+              batchCorrect.push(correct!);
+            });
+            if (o.onProgress !== undefined || o.signal !== undefined) {
+              report(o.onProgress, { stage: 'fit', done: epoch * steps + step + 1, total: o.epochs * steps });
+              await yieldToEventLoop();
+            }
+          }
+          const sums = tf.tidy(() => tf.stack([tf.addN(batchLoss), tf.addN(batchCorrect)]));
+          const [lossSum, correctSum] = Array.from(await sums.data());
+          sums.dispose();
+          history.loss.push(lossSum! / n);
+          history.accuracy.push(correctSum! / n);
+          history.seconds.push((performance.now() - t0) / 1000);
+          report(o.onProgress, {
+            stage: 'fit:epoch',
+            done: epoch + 1,
+            total: o.epochs,
+            metrics: { loss: lossSum! / n, accuracy: correctSum! / n },
+          });
+        } finally {
+          for (const t of batchLoss) t.dispose();
+          for (const t of batchCorrect) t.dispose();
+        }
+      }
+    } finally {
+      yAll.dispose();
+      optimizer.dispose();
+    }
+    return history;
+  }
+
+  /** Disposes the model if this classifier owns it (copies made by clone/withUnitMask always do). */
+  dispose(): void {
+    this.subModels.clear();
+    if (this.owned) this.model.dispose();
+  }
+}
+
+/**
+ * Wraps a tfjs-layers model as a {@link FullClassifier}: predict, layer
+ * listing, batched activations, unit masks, clone and a seeded `fit`.
+ *
+ * @param model - A single-input, single-output model whose input shape is
+ *   fully defined apart from the batch dimension.
+ * @param options - See {@link FromLayersModelOptions}.
+ * @returns A classifier wrapping (not copying) `model`.
+ * @throws {@link UnsupportedError} for multi-input/output models or an
+ *   undefined input shape; {@link InvalidArgumentError} for a non-model.
+ *
+ * @example
+ * ```ts
+ * const clf = fromLayersModel(models.smallCnn({ inputShape: [28, 28, 1], numClasses: 10 }));
+ * await clf.fit(train, { epochs: 2, batchSize: 128, seed: 1 });
+ * const pruned = clf.withUnitMask('conv2', keep); // clf unchanged
+ * ```
+ */
+export function fromLayersModel(model: tfl.LayersModel, options: FromLayersModelOptions = {}): LayersModelClassifier {
+  const fn = 'fromLayersModel';
+  const o = resolveOptions(fn, FROM_LAYERS_MODEL_DEFAULTS, options);
+  assertOneOf(fn, 'options.output', o.output, ['probabilities', 'logits'] as const);
+  if (
+    model === null ||
+    typeof model !== 'object' ||
+    !Array.isArray((model as Partial<tfl.LayersModel>).inputs) ||
+    typeof (model as Partial<tfl.LayersModel>).apply !== 'function'
+  ) {
+    throw new InvalidArgumentError({ fn, arg: 'model', value: model }, 'must be a tfjs-layers LayersModel');
+  }
+  if (model.inputs.length !== 1 || model.outputs.length !== 1) {
+    throw new UnsupportedError(
+      { fn, arg: 'model', value: `${model.inputs.length} inputs, ${model.outputs.length} outputs` },
+      'must have exactly one input and one output',
+    );
+  }
+  const inShape = model.inputs[0]!.shape.slice(1);
+  if (inShape.some((d) => d === null || d <= 0)) {
+    throw new UnsupportedError({ fn, arg: 'model', value: inShape }, 'must have a fully defined input shape');
+  }
+  const outShape = model.outputs[0]!.shape;
+  if (outShape.length !== 2 || outShape[1] === null || (outShape[1] as number) < 2) {
+    throw new UnsupportedError({ fn, arg: 'model', value: outShape }, 'must output [batch, numClasses >= 2]');
+  }
+  return new LayersModelClassifier(model, o.output, o.owned);
+}
+
+/**
+ * Activations of `layer` for `x` as plain row-major data `[rows, cols]`,
+ * computed batch by batch into one preallocated array (the device never holds
+ * more than one batch of activations). Validates once, up front.
+ *
+ * @param classifier - A classifier with the `layers` capability.
+ * @param x - Inputs `[n, ...inputShape]`.
+ * @param layer - Layer name.
+ * @param batchSize - Samples per forward pass. @default 256
+ * @throws {@link BackdoorKitError} for an unknown layer or bad input.
+ */
+export async function activationsData(
+  classifier: LayeredClassifier,
+  x: tf.Tensor,
+  layer: string,
+  batchSize = DEFAULT_BATCH_SIZE,
+): Promise<{ values: Float32Array; rows: number; cols: number }> {
+  const fn = 'activationsData';
+  findLayer(fn, 'layer', classifier, layer);
+  assertPositiveInteger(fn, 'batchSize', batchSize);
+  assertBatch(fn, 'x', x, classifier.inputShape);
+  if (classifier instanceof LayersModelClassifier) {
+    return collectBatches(x, batchSize, (b) => classifier.activationBatch(b, layer));
+  }
+  return collectBatches(x, batchSize, (b) => classifier.activations(b, layer, { batchSize: b.shape[0]! }));
+}

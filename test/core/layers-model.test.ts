@@ -1,0 +1,204 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+
+import { BackdoorKitError } from '../../src/core/errors.js';
+import { activationsData, fromLayersModel } from '../../src/core/layers-model.js';
+import { lastHiddenLayer } from '../../src/core/classifier.js';
+import type { LabeledData } from '../../src/core/types.js';
+import { ready } from '../helpers/backend.js';
+import { take, tinyConvModel, tinyFunctionalLogitsModel, toyImages, values } from '../helpers/fixtures.js';
+
+function isCode(code: string, arg?: RegExp) {
+  return (e: unknown) => e instanceof BackdoorKitError && e.code === code && (arg === undefined || arg.test(e.message));
+}
+
+describe('fromLayersModel', () => {
+  let data: LabeledData;
+  before(async () => {
+    await ready;
+    data = toyImages(30, 1);
+  });
+  after(() => data.x.dispose());
+
+  it('wraps a model: shapes, probabilities, layer listing', async () => {
+    const model = tinyConvModel(1);
+    const clf = fromLayersModel(model);
+    assert.deepEqual(clf.inputShape, [6, 6, 1]);
+    assert.equal(clf.numClasses, 3);
+    assert.deepEqual(
+      clf.layers.map((l) => [l.name, l.kind, l.units, l.outputShape.join('x')]),
+      [
+        ['conv1', 'conv', 4, '4x4x4'],
+        ['pool1', 'pool', 4, '2x2x4'],
+        ['flatten', 'flatten', 16, '16'],
+        ['dense1', 'dense', 8, '8'],
+        ['output', 'dense', 3, '3'],
+      ],
+    );
+    assert.equal(lastHiddenLayer('t', clf).name, 'dense1');
+    const before = tf.memory().numTensors;
+    const p = clf.predict(data.x);
+    assert.deepEqual(p.shape, [30, 3]);
+    const rows = await values(tf.sum(p, 1));
+    for (const r of rows) assert.ok(Math.abs(r - 1) < 1e-5);
+    tf.dispose(p);
+    assert.ok(tf.memory().numTensors <= before + 1);
+    model.dispose();
+  });
+
+  it('applies a softmax when the model outputs logits', async () => {
+    const model = tinyFunctionalLogitsModel(2);
+    const clf = fromLayersModel(model, { output: 'logits' });
+    const expected = tf.tidy(() => tf.softmax(model.predict(data.x) as tf.Tensor2D));
+    const got = clf.predict(data.x);
+    assert.deepEqual(await values(got), await values(expected));
+    tf.dispose([expected, got]);
+    model.dispose();
+  });
+
+  it('activations are batched, flattened, equal to the unbatched values and leak nothing', async () => {
+    const model = tinyConvModel(3);
+    const clf = fromLayersModel(model);
+    const ref = tf.tidy(() =>
+      tf.reshape(tfl.model({ inputs: model.inputs, outputs: model.getLayer('conv1').output as tfl.SymbolicTensor }).predict(data.x) as tf.Tensor, [30, -1]),
+    );
+    const start = tf.memory().numTensors;
+    const a = clf.activations(data.x, 'conv1', { batchSize: 7 });
+    assert.deepEqual(a.shape, [30, 64]);
+    assert.deepEqual(await values(a), await values(ref));
+    a.dispose();
+    const plain = await activationsData(clf, data.x, 'dense1', 8);
+    assert.equal(plain.rows, 30);
+    assert.equal(plain.cols, 8);
+    assert.equal(tf.memory().numTensors, start);
+    ref.dispose();
+    assert.throws(() => clf.activations(data.x, 'nope'), isCode('LAYER_NOT_FOUND', /'layer'.*nope/));
+    assert.throws(() => clf.activations(data.x, 'conv1', { batchSize: 0 }), isCode('INVALID_ARGUMENT', /batchSize/));
+    model.dispose();
+  });
+
+  it('withUnitMask scales units without touching the original (sequential and functional)', async () => {
+    for (const [model, output] of [
+      [tinyConvModel(4), 'probabilities'],
+      [tinyFunctionalLogitsModel(4), 'logits'],
+    ] as const) {
+      const clf = fromLayersModel(model, { output });
+      const before = await take(clf.predict(data.x));
+      const keep = [1, 0, 0.5, 1];
+      const start = tf.memory().numTensors;
+      const masked = clf.withUnitMask('conv1', keep);
+      assert.ok(masked.layers.some((l) => l.name === 'conv1__unit_mask' && l.kind === 'mask'));
+      // the mask layer's output is conv1's output times keep, channel-wise
+      const orig = clf.activations(data.x, 'conv1');
+      const scaled = masked.activations(data.x, 'conv1__unit_mask');
+      const o = await values(orig);
+      const s = await values(scaled);
+      for (let i = 0; i < o.length; i++) assert.ok(Math.abs(s[i]! - o[i]! * keep[i % 4]!) < 1e-6);
+      tf.dispose([orig, scaled]);
+      // predictions differ from the original, and the original is bit-identical
+      const after = await take(clf.predict(data.x));
+      assert.deepEqual(after, before);
+      const m = await take(masked.predict(data.x));
+      assert.notDeepEqual(m, before);
+      // an all-ones mask is the identity
+      const ones = clf.withUnitMask('dense1', new Array(8).fill(1));
+      assert.deepEqual(await take(ones.predict(data.x)), before);
+      // masking twice multiplies
+      const twice = masked.withUnitMask('conv1', [0.5, 1, 1, 1]);
+      const w = await take(tf.tidy(() => twice.activations(data.x, 'conv1__unit_mask')));
+      const once = await take(tf.tidy(() => clf.activations(data.x, 'conv1')));
+      for (let i = 0; i < w.length; i++) assert.ok(Math.abs(w[i]! - once[i]! * [0.5, 0, 0.5, 1][i % 4]!) < 1e-6);
+      masked.dispose();
+      ones.dispose();
+      twice.dispose();
+      assert.equal(tf.memory().numTensors, start);
+      assert.throws(() => clf.withUnitMask('conv1', [1, 1]), isCode('SHAPE_MISMATCH', /'keep'/));
+      assert.throws(() => clf.withUnitMask('conv1', [1, 1, NaN, 1]), isCode('NON_FINITE', /keep\[2\]/));
+      assert.throws(() => clf.withUnitMask('zzz', [1]), isCode('LAYER_NOT_FOUND', /zzz/));
+      model.dispose();
+    }
+  });
+
+  it('fit trains a clone; the original stays bit-identical; seeded fits are identical', async () => {
+    const model = tinyConvModel(5);
+    const clf = fromLayersModel(model);
+    const before = await take(clf.predict(data.x));
+    const a = clf.clone();
+    const b = clf.clone();
+    assert.deepEqual(await take(a.predict(data.x)), before);
+    const start = tf.memory().numTensors;
+    const events: number[] = [];
+    const h = await a.fit(data, { epochs: 15, batchSize: 8, learningRate: 0.01, seed: 9, onProgress: (e) => events.push(e.done) });
+    assert.equal(tf.memory().numTensors, start);
+    await b.fit(data, { epochs: 15, batchSize: 8, learningRate: 0.01, seed: 9 });
+    assert.equal(h.loss.length, 15);
+    assert.ok(h.loss[14]! < h.loss[0]! * 0.5, `loss ${h.loss[0]} -> ${h.loss[14]}`);
+    assert.ok(h.accuracy[14]! > 0.9);
+    assert.ok(events.length > 15);
+    assert.deepEqual(await take(a.predict(data.x)), await take(b.predict(data.x)));
+    assert.deepEqual(await take(clf.predict(data.x)), before);
+    // a masked clone keeps its mask in force through training
+    const masked = clf.withUnitMask('conv1', [0, 1, 1, 1]);
+    await masked.fit(data, { epochs: 2, batchSize: 8, seed: 1 });
+    const act = await take(tf.tidy(() => masked.activations(data.x, 'conv1__unit_mask')));
+    for (let i = 0; i < act.length; i += 4) assert.equal(act[i], 0);
+    a.dispose();
+    b.dispose();
+    masked.dispose();
+    model.dispose();
+  });
+
+  it('fit with logits, sgd, no shuffle; abort; bad options', async () => {
+    const model = tinyFunctionalLogitsModel(6);
+    const clf = fromLayersModel(model, { output: 'logits' }).clone();
+    const h = await clf.fit(data, { epochs: 10, batchSize: 10, optimizer: 'sgd', learningRate: 0.5, shuffle: false });
+    assert.ok(h.loss[9]! < h.loss[0]!);
+    const ac = new AbortController();
+    ac.abort();
+    await assert.rejects(clf.fit(data, { signal: ac.signal }), isCode('ABORTED'));
+    const ac2 = new AbortController();
+    const p = clf.fit(data, { epochs: 50, batchSize: 2, signal: ac2.signal, onProgress: (e) => e.done === 3 && ac2.abort() });
+    await assert.rejects(p, isCode('ABORTED'));
+    await assert.rejects(clf.fit(data, { epochs: 0 }), isCode('INVALID_ARGUMENT', /options\.epochs/));
+    await assert.rejects(clf.fit(data, { learningRate: -1 }), isCode('INVALID_ARGUMENT', /learningRate/));
+    await assert.rejects(clf.fit(data, { epochz: 1 } as never), isCode('INVALID_ARGUMENT', /options\.epochz/));
+    const badY = { x: data.x, y: new Int32Array(30).fill(7) };
+    await assert.rejects(clf.fit(badY), isCode('LABEL_OUT_OF_RANGE', /data\.y\[0\]/));
+    const nanX = tf.fill([30, 6, 6, 1], NaN) as tf.Tensor4D;
+    await assert.rejects(clf.fit({ x: nanX, y: data.y }), isCode('NON_FINITE', /data\.x/));
+    nanX.dispose();
+    const wrong = tf.zeros([30, 5, 5, 1]) as tf.Tensor4D;
+    await assert.rejects(clf.fit({ x: wrong, y: data.y }), isCode('SHAPE_MISMATCH', /data\.x/));
+    wrong.dispose();
+    clf.dispose();
+    model.dispose();
+  });
+
+  it('reinitialized draws fresh seeded weights', async () => {
+    const model = tinyConvModel(7);
+    const clf = fromLayersModel(model);
+    const r1 = clf.reinitialized(3);
+    const r2 = clf.reinitialized(3);
+    const r3 = clf.reinitialized(4);
+    const w = async (c: typeof clf) => values(c.model.getLayer('dense1').getWeights()[0]!);
+    assert.deepEqual(await w(r1), await w(r2));
+    assert.notDeepEqual(await w(r1), await w(r3));
+    assert.notDeepEqual(await w(r1), await w(clf));
+    for (const c of [r1, r2, r3]) c.dispose();
+    model.dispose();
+  });
+
+  it('rejects what it cannot wrap', () => {
+    assert.throws(() => fromLayersModel({} as never), isCode('INVALID_ARGUMENT', /'model'/));
+    const a = tfl.input({ shape: [2] });
+    const b = tfl.input({ shape: [2] });
+    const s = tfl.layers.concatenate().apply([a, b]) as tfl.SymbolicTensor;
+    const m = tfl.model({ inputs: [a, b], outputs: tfl.layers.dense({ units: 2 }).apply(s) as tfl.SymbolicTensor });
+    assert.throws(() => fromLayersModel(m), isCode('UNSUPPORTED', /one input/));
+    assert.throws(() => fromLayersModel(tinyConvModel(1), { output: 'x' as never }), isCode('INVALID_ARGUMENT', /options\.output/));
+    m.dispose();
+  });
+});
