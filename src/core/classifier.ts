@@ -179,10 +179,16 @@ export function assertClassifier(fn: string, arg: string, value: unknown): asser
  *
  * @throws {@link CapabilityError}
  */
-export function requireCapabilities(fn: string, arg: string, classifier: Classifier, needs: readonly Capability[]): void {
+export function requireCapabilities(
+  fn: string,
+  arg: string,
+  classifier: Classifier,
+  needs: readonly Capability[],
+): void {
   assertClassifier(fn, arg, classifier);
   for (const need of needs) {
-    const ok = need === 'layers' ? hasLayers(classifier) : need === 'mask' ? isMaskable(classifier) : isTrainable(classifier);
+    const ok =
+      need === 'layers' ? hasLayers(classifier) : need === 'mask' ? isMaskable(classifier) : isTrainable(classifier);
     if (!ok) {
       const what =
         need === 'layers'

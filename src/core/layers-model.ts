@@ -279,7 +279,10 @@ export class LayersModelClassifier implements FullClassifier {
       throw new InvalidArgumentError({ fn, arg: 'keep', value: keep }, 'must be an array of per-unit factors');
     }
     if (keep.length !== info.units) {
-      throw new ShapeError({ fn, arg: 'keep', value: keep }, `must have one factor per unit of '${layer}' (${info.units})`);
+      throw new ShapeError(
+        { fn, arg: 'keep', value: keep },
+        `must have one factor per unit of '${layer}' (${info.units})`,
+      );
     }
     for (let i = 0; i < keep.length; i++) {
       if (typeof keep[i] !== 'number' || !Number.isFinite(keep[i])) {
@@ -287,7 +290,10 @@ export class LayersModelClassifier implements FullClassifier {
       }
     }
     if (info.kind === 'mask') {
-      throw new InvalidArgumentError({ fn, arg: 'layer', value: layer }, 'is itself a mask layer; mask the layer it follows');
+      throw new InvalidArgumentError(
+        { fn, arg: 'layer', value: layer },
+        'is itself a mask layer; mask the layer it follows',
+      );
     }
     const maskName = `${layer}${MASK_SUFFIX}`;
     const existing = this.layers.find((l) => l.name === maskName);
@@ -311,7 +317,10 @@ export class LayersModelClassifier implements FullClassifier {
       } else {
         const inbound = layersCfg[at]!.inboundNodes ?? [];
         if (inbound.length > 1) {
-          throw new UnsupportedError({ fn, arg: 'layer', value: layer }, 'is shared (called more than once); cannot mask it');
+          throw new UnsupportedError(
+            { fn, arg: 'layer', value: layer },
+            'is shared (called more than once); cannot mask it',
+          );
         }
         // Redirect every consumer of `layer` to the mask, then feed the mask from `layer`.
         const redirect = (ref: unknown): void => {
@@ -382,6 +391,14 @@ export class LayersModelClassifier implements FullClassifier {
     const yAll = tf.tensor1d(data.y, 'int32');
     const history: FitHistory = { loss: [], accuracy: [], seconds: [] };
     const steps = Math.ceil(n / o.batchSize);
+    // Dropout-like layers draw their masks from `seed`; a fixed seed would
+    // repeat one mask every step, none makes training irreproducible. Give
+    // each step its own derived seed and restore the layers' seeds after.
+    const seeded = this.model.layers.filter((l) => 'seed' in l && 'rate' in l) as unknown as Array<{
+      seed: number | undefined;
+    }>;
+    const savedSeeds = seeded.map((l) => l.seed);
+    const dropoutRng = rng.derive('dropout');
     try {
       for (let epoch = 0; epoch < o.epochs; epoch++) {
         const t0 = performance.now();
@@ -394,6 +411,7 @@ export class LayersModelClassifier implements FullClassifier {
             const s = step * o.batchSize;
             const e = Math.min(n, s + o.batchSize);
             const contiguous = !o.shuffle;
+            for (const l of seeded) l.seed = dropoutRng.nextSeed();
             tf.tidy(() => {
               const idx = contiguous ? null : tf.tensor1d(order.subarray(s, e), 'int32');
               const xb = idx === null ? sliceRows(data.x, s, e) : tf.gather(data.x, idx);
@@ -437,6 +455,7 @@ export class LayersModelClassifier implements FullClassifier {
         }
       }
     } finally {
+      seeded.forEach((l, i) => (l.seed = savedSeeds[i]));
       yAll.dispose();
       optimizer.dispose();
     }

@@ -7,13 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-import {
-  EmptyDataError,
-  InvalidArgumentError,
-  LabelError,
-  NonFiniteError,
-  ShapeError,
-} from './errors.js';
+import { EmptyDataError, InvalidArgumentError, LabelError, NonFiniteError, ShapeError } from './errors.js';
 import type { LabeledData } from './types.js';
 
 /** Asserts that `value` is a finite number. */
@@ -154,7 +148,12 @@ export function assertImages(
 }
 
 /** Asserts that `x` is a non-empty batch whose per-sample shape is `inputShape`. */
-export function assertBatch(fn: string, arg: string, x: unknown, inputShape: readonly number[]): asserts x is tf.Tensor {
+export function assertBatch(
+  fn: string,
+  arg: string,
+  x: unknown,
+  inputShape: readonly number[],
+): asserts x is tf.Tensor {
   assertTensor(fn, arg, x, inputShape.length + 1);
   if (x.shape[0] === 0) throw new EmptyDataError({ fn, arg, value: x });
   if (!shapesEqual(x.shape.slice(1), inputShape)) {
@@ -164,7 +163,13 @@ export function assertBatch(fn: string, arg: string, x: unknown, inputShape: rea
 }
 
 /** Asserts that `y` is an Int32Array of integer labels in [0, numClasses). */
-export function assertLabels(fn: string, arg: string, y: unknown, n: number, numClasses?: number): asserts y is Int32Array {
+export function assertLabels(
+  fn: string,
+  arg: string,
+  y: unknown,
+  n: number,
+  numClasses?: number,
+): asserts y is Int32Array {
   if (!(y instanceof Int32Array)) throw new InvalidArgumentError({ fn, arg, value: y }, 'must be an Int32Array');
   if (y.length !== n) throw new ShapeError({ fn, arg, value: y }, `must have one label per sample (${n})`);
   for (let i = 0; i < y.length; i++) {
@@ -172,7 +177,9 @@ export function assertLabels(fn: string, arg: string, y: unknown, n: number, num
     if (v < 0 || (numClasses !== undefined && v >= numClasses)) {
       throw new LabelError(
         { fn, arg: `${arg}[${i}]`, value: v },
-        numClasses === undefined ? 'must be a non-negative integer label' : `must be an integer label in [0, ${numClasses})`,
+        numClasses === undefined
+          ? 'must be a non-negative integer label'
+          : `must be an integer label in [0, ${numClasses})`,
       );
     }
   }
@@ -219,4 +226,27 @@ export function resolveOptions<T extends object>(fn: string, defaults: T, option
   const merged: Record<string, unknown> = { ...(defaults as Record<string, unknown>) };
   for (const [k, v] of Object.entries(given)) if (v !== undefined) merged[k] = v;
   return merged as T;
+}
+
+/**
+ * Public validator for a {@link LabeledData}: throws a {@link BackdoorKitError}
+ * naming the problem (wrong rank, empty, NaN, labels out of range or not one
+ * per sample), or returns the data unchanged.
+ *
+ * @param data - The candidate `{ x, y }`.
+ * @param expect - Optional per-sample `inputShape` and `numClasses` to check against.
+ * @returns `data`, typed.
+ * @throws {@link BackdoorKitError}
+ *
+ * @example
+ * ```ts
+ * validateLabeledData({ x, y }, { inputShape: [28, 28, 1], numClasses: 10 });
+ * ```
+ */
+export function validateLabeledData(
+  data: unknown,
+  expect: { inputShape?: readonly number[]; numClasses?: number } = {},
+): LabeledData {
+  assertLabeledData('validateLabeledData', 'data', data, expect);
+  return data;
 }

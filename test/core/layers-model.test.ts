@@ -63,7 +63,12 @@ describe('fromLayersModel', () => {
     const model = tinyConvModel(3);
     const clf = fromLayersModel(model);
     const ref = tf.tidy(() =>
-      tf.reshape(tfl.model({ inputs: model.inputs, outputs: model.getLayer('conv1').output as tfl.SymbolicTensor }).predict(data.x) as tf.Tensor, [30, -1]),
+      tf.reshape(
+        tfl
+          .model({ inputs: model.inputs, outputs: model.getLayer('conv1').output as tfl.SymbolicTensor })
+          .predict(data.x) as tf.Tensor,
+        [30, -1],
+      ),
     );
     const start = tf.memory().numTensors;
     const a = clf.activations(data.x, 'conv1', { batchSize: 7 });
@@ -131,7 +136,13 @@ describe('fromLayersModel', () => {
     assert.deepEqual(await take(a.predict(data.x)), before);
     const start = tf.memory().numTensors;
     const events: number[] = [];
-    const h = await a.fit(data, { epochs: 15, batchSize: 8, learningRate: 0.01, seed: 9, onProgress: (e) => events.push(e.done) });
+    const h = await a.fit(data, {
+      epochs: 15,
+      batchSize: 8,
+      learningRate: 0.01,
+      seed: 9,
+      onProgress: (e) => events.push(e.done),
+    });
     assert.equal(tf.memory().numTensors, start);
     await b.fit(data, { epochs: 15, batchSize: 8, learningRate: 0.01, seed: 9 });
     assert.equal(h.loss.length, 15);
@@ -160,7 +171,12 @@ describe('fromLayersModel', () => {
     ac.abort();
     await assert.rejects(clf.fit(data, { signal: ac.signal }), isCode('ABORTED'));
     const ac2 = new AbortController();
-    const p = clf.fit(data, { epochs: 50, batchSize: 2, signal: ac2.signal, onProgress: (e) => e.done === 3 && ac2.abort() });
+    const p = clf.fit(data, {
+      epochs: 50,
+      batchSize: 2,
+      signal: ac2.signal,
+      onProgress: (e) => e.done === 3 && ac2.abort(),
+    });
     await assert.rejects(p, isCode('ABORTED'));
     await assert.rejects(clf.fit(data, { epochs: 0 }), isCode('INVALID_ARGUMENT', /options\.epochs/));
     await assert.rejects(clf.fit(data, { learningRate: -1 }), isCode('INVALID_ARGUMENT', /learningRate/));
@@ -175,6 +191,38 @@ describe('fromLayersModel', () => {
     wrong.dispose();
     clf.dispose();
     model.dispose();
+  });
+
+  it('fit is reproducible through dropout layers (per-step derived seeds)', async () => {
+    const make = () =>
+      tfl.sequential({
+        layers: [
+          tfl.layers.flatten({ inputShape: [6, 6, 1], name: 'flatten' }),
+          tfl.layers.dense({
+            units: 16,
+            activation: 'relu',
+            name: 'd1',
+            kernelInitializer: tfl.initializers.glorotUniform({ seed: 1 }),
+          }),
+          tfl.layers.dropout({ rate: 0.5, name: 'drop' }),
+          tfl.layers.dense({
+            units: 3,
+            activation: 'softmax',
+            name: 'out',
+            kernelInitializer: tfl.initializers.glorotUniform({ seed: 2 }),
+          }),
+        ],
+      });
+    const a = fromLayersModel(make(), { owned: true });
+    const b = fromLayersModel(make(), { owned: true });
+    const c = fromLayersModel(make(), { owned: true });
+    await a.fit(data, { epochs: 3, batchSize: 8, seed: 4 });
+    await b.fit(data, { epochs: 3, batchSize: 8, seed: 4 });
+    await c.fit(data, { epochs: 3, batchSize: 8, seed: 5 });
+    assert.deepEqual(await take(a.predict(data.x)), await take(b.predict(data.x)));
+    assert.notDeepEqual(await take(a.predict(data.x)), await take(c.predict(data.x)));
+    assert.equal((a.model.getLayer('drop') as unknown as { seed?: number }).seed, undefined);
+    for (const k of [a, b, c]) k.dispose();
   });
 
   it('reinitialized draws fresh seeded weights', async () => {
@@ -198,7 +246,10 @@ describe('fromLayersModel', () => {
     const s = tfl.layers.concatenate().apply([a, b]) as tfl.SymbolicTensor;
     const m = tfl.model({ inputs: [a, b], outputs: tfl.layers.dense({ units: 2 }).apply(s) as tfl.SymbolicTensor });
     assert.throws(() => fromLayersModel(m), isCode('UNSUPPORTED', /one input/));
-    assert.throws(() => fromLayersModel(tinyConvModel(1), { output: 'x' as never }), isCode('INVALID_ARGUMENT', /options\.output/));
+    assert.throws(
+      () => fromLayersModel(tinyConvModel(1), { output: 'x' as never }),
+      isCode('INVALID_ARGUMENT', /options\.output/),
+    );
     m.dispose();
   });
 });

@@ -72,7 +72,10 @@ describe('Rng', () => {
   });
 
   it('rejects a bad seed with a typed error', () => {
-    assert.throws(() => new Rng(Number.NaN), (e: unknown) => e instanceof BackdoorKitError && e.code === 'INVALID_ARGUMENT' && /seed/.test(e.message));
+    assert.throws(
+      () => new Rng(Number.NaN),
+      (e: unknown) => e instanceof BackdoorKitError && e.code === 'INVALID_ARGUMENT' && /seed/.test(e.message),
+    );
     assert.throws(() => new Rng(1).int(0), BackdoorKitError);
   });
 });

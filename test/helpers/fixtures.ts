@@ -8,7 +8,11 @@ import { Rng } from '../../src/core/rng.js';
 import type { LabeledData } from '../../src/core/types.js';
 
 /** A tiny seeded conv net: conv(4) → maxpool → flatten → dense(8) → dense(k, softmax). */
-export function tinyConvModel(seed = 1, inputShape: [number, number, number] = [6, 6, 1], numClasses = 3): tfl.LayersModel {
+export function tinyConvModel(
+  seed = 1,
+  inputShape: [number, number, number] = [6, 6, 1],
+  numClasses = 3,
+): tfl.LayersModel {
   const rng = new Rng(seed);
   const init = () => tfl.initializers.glorotUniform({ seed: rng.nextSeed() });
   return tfl.sequential({
@@ -38,7 +42,9 @@ export function tinyFunctionalLogitsModel(seed = 1): tfl.LayersModel {
     .conv2d({ filters: 4, kernelSize: 3, activation: 'relu', name: 'conv1', kernelInitializer: init() })
     .apply(input) as tfl.SymbolicTensor;
   const f = tfl.layers.flatten({ name: 'flatten' }).apply(c) as tfl.SymbolicTensor;
-  const d = tfl.layers.dense({ units: 8, activation: 'relu', name: 'dense1', kernelInitializer: init() }).apply(f) as tfl.SymbolicTensor;
+  const d = tfl.layers
+    .dense({ units: 8, activation: 'relu', name: 'dense1', kernelInitializer: init() })
+    .apply(f) as tfl.SymbolicTensor;
   const o = tfl.layers.dense({ units: 3, name: 'logits', kernelInitializer: init() }).apply(d) as tfl.SymbolicTensor;
   return tfl.model({ inputs: input, outputs: o });
 }
