@@ -24,12 +24,13 @@ export default tseslint.config(
   {
     files: ['src/**/*.ts'],
     rules: {
-      'no-restricted-properties': [
-        'error',
-        { object: 'Math', property: 'random', message: 'use the seeded Rng' },
-      ],
+      'no-restricted-properties': ['error', { object: 'Math', property: 'random', message: 'use the seeded Rng' }],
       'no-console': ['error', { allow: ['warn', 'error'] }],
     },
+  },
+  {
+    files: ['**/*.mjs', '**/*.js'],
+    languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
   },
   {
     files: ['src/cli/**/*.ts'],

@@ -34,5 +34,7 @@ function run(list, backend) {
 const started = Date.now();
 const status = run(cpu, 'cpu') || 0;
 const status2 = run(wasm, 'wasm') || 0;
-console.log(`test files: ${cpu.length} on cpu, ${wasm.length} on wasm; ${((Date.now() - started) / 1000).toFixed(1)} s`);
+console.log(
+  `test files: ${cpu.length} on cpu, ${wasm.length} on wasm; ${((Date.now() - started) / 1000).toFixed(1)} s`,
+);
 process.exit(status !== 0 ? status : status2);

@@ -1,0 +1,41 @@
+/**
+ * `npm run bench [-- section ...]`: runs the benchmarks, prints each table and
+ * writes it into docs/results.md with the command that produced it.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+import { writeSection } from './results-file.js';
+import { benchTraining } from './training.js';
+
+interface Section {
+  title: string;
+  run: () => Promise<{ markdown: string }>;
+}
+
+const SECTIONS: Record<string, Section> = {
+  training: { title: 'Training and inference speed (foundation)', run: () => benchTraining() },
+};
+
+async function main(): Promise<void> {
+  tf.enableProdMode();
+  const asked = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+  const names = asked.length > 0 ? asked : Object.keys(SECTIONS);
+  for (const name of names) {
+    const section = SECTIONS[name];
+    if (section === undefined) {
+      console.error(`unknown section '${name}' (known: ${Object.keys(SECTIONS).join(', ')})`);
+      process.exit(1);
+    }
+    console.error(`running ${name} ...`);
+    const t0 = performance.now();
+    const { markdown } = await section.run();
+    const command = `npm run bench -- ${name}`;
+    console.log(`\n## ${section.title}\n\n${markdown}\n\n(${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+    writeSection(name, section.title, markdown, command);
+  }
+}
+
+main().catch((e: unknown) => {
+  console.error(e instanceof Error ? `${e.name}: ${e.message}\n${e.stack ?? ''}` : e);
+  process.exit(1);
+});

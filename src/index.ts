@@ -1,0 +1,91 @@
+/**
+ * backdoor-kit: backdoor (trojan) attacks and defences for neural networks on
+ * TensorFlow.js. Explicit named exports only; defences, attacks and helper
+ * families are namespaces (`triggers.square(...)`, `poisoning.badNets(...)`).
+ *
+ * The tensor backend is the caller's: this package never imports a backend
+ * or calls `tf.setBackend`.
+ *
+ * @packageDocumentation
+ */
+
+// core
+export {
+  BackdoorKitError,
+  InvalidArgumentError,
+  ShapeError,
+  NonFiniteError,
+  EmptyDataError,
+  LabelError,
+  LayerNotFoundError,
+  CapabilityError,
+  UnsupportedError,
+  FormatError,
+  DependencyError,
+  AbortError,
+  Rng,
+  fromLayersModel,
+  LayersModelClassifier,
+  FROM_LAYERS_MODEL_DEFAULTS,
+  FIT_DEFAULTS,
+  activationsData,
+  hasLayers,
+  isMaskable,
+  isTrainable,
+  lastHiddenLayer,
+  convLayers,
+  UnitMask,
+  registerCustomLayers,
+  predictProbabilities,
+  validateLabeledData,
+} from './core/index.js';
+export type {
+  BackdoorKitErrorCode,
+  ErrorContext,
+  LabeledData,
+  ProgressEvent,
+  ProgressCallback,
+  LongRunningOptions,
+  Classifier,
+  LayeredClassifier,
+  MaskableClassifier,
+  TrainableClassifier,
+  FullClassifier,
+  LayerInfo,
+  LayerKind,
+  ActivationOptions,
+  FitOptions,
+  FitHistory,
+  Capability,
+  FromLayersModelOptions,
+  ModelOutput,
+  UnitMaskArgs,
+} from './core/index.js';
+
+// fast kernels
+export { registerFastKernels, unregisterFastKernels, FAST_KERNELS } from './kernels/index.js';
+export type { FastKernelBackend, FastKernelsInfo, FastKernelsRemoval } from './kernels/index.js';
+
+// models, data, io
+export * as models from './models/index.js';
+export * as datasets from './data/index.js';
+export {
+  saveModel,
+  loadModel,
+  saveJson,
+  loadJson,
+  toJsonValue,
+  SAVE_MODEL_DEFAULTS,
+  SAVE_JSON_DEFAULTS,
+} from './io/index.js';
+export type { SaveModelOptions, SaveJsonOptions } from './io/index.js';
+
+// attacks
+export * as triggers from './triggers/index.js';
+export { stamp, stampArray } from './triggers/index.js';
+export type { Trigger, TriggerKind, Placement, StampOptions } from './triggers/index.js';
+export * as poisoning from './poisoning/index.js';
+export type { PoisonedData, LabelMap, PoisonMode, RateOf, Injection, TriggeredTestSet } from './poisoning/index.js';
+
+// metrics
+export * as metrics from './metrics/index.js';

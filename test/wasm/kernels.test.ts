@@ -1,0 +1,244 @@
+// Runs on the wasm backend (scripts/run-tests.mjs sets BK_BACKEND=wasm for test/wasm/).
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+
+import { Rng } from '../../src/core/rng.js';
+import { FAST_KERNELS, registerFastKernels, unregisterFastKernels } from '../../src/kernels/index.js';
+import { backendName, ready } from '../helpers/backend.js';
+import {
+  label,
+  naiveConv,
+  naiveConvDf,
+  naiveConvDx,
+  naiveMaxPoolGrad,
+  outShape,
+  randomCases,
+  randomValues,
+  relError,
+  type ConvCase,
+} from '../kernels/reference.js';
+
+const TOL = 1e-4;
+
+function size(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+/** Forward output and both gradients of sum(conv2d(x, f) * dy). */
+function convGrads(c: ConvCase, xv: Float32Array, fv: Float32Array, dyv: Float32Array) {
+  return tf.tidy(() => {
+    const x = tf.tensor4d(xv, c.x);
+    const f = tf.tensor4d(fv, c.f);
+    const dy = tf.tensor(dyv, outShape(c));
+    const loss = (a: tf.Tensor, b: tf.Tensor) =>
+      tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.strides, c.pad as 'same'), dy));
+    const [gx, gf] = tf.grads(loss)([x, f]);
+    const y = tf.conv2d(x, f, c.strides, c.pad as 'same');
+    return { y: y.dataSync().slice(), dx: gx!.dataSync().slice(), df: gf!.dataSync().slice(), yShape: y.shape };
+  });
+}
+
+/** Separable toy data: class 1 images have a bright 3x3 patch at a random place. */
+function toyData(n: number, seed: number): { x: tf.Tensor4D; y: tf.Tensor2D } {
+  const rng = new Rng(seed);
+  const v = new Float32Array(n * 10 * 10);
+  const labels = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    for (let p = 0; p < 100; p++) v[i * 100 + p] = 0.2 * rng.next();
+    labels[i] = i % 2;
+    if (labels[i] === 1) {
+      const r = rng.int(8);
+      const c = rng.int(8);
+      for (let dr = 0; dr < 3; dr++) for (let dc = 0; dc < 3; dc++) v[i * 100 + (r + dr) * 10 + c + dc] = 1;
+    }
+  }
+  return tf.tidy(() => ({
+    x: tf.tensor4d(v, [n, 10, 10, 1]),
+    y: tf.oneHot(tf.tensor1d(labels, 'int32'), 2) as tf.Tensor2D,
+  }));
+}
+
+function tinyNet(seed: number, strides: number, padding: 'valid' | 'same'): tfl.Sequential {
+  const rng = new Rng(seed);
+  const init = () => tfl.initializers.glorotUniform({ seed: rng.nextSeed() });
+  return tfl.sequential({
+    layers: [
+      tfl.layers.conv2d({
+        inputShape: [10, 10, 1],
+        filters: 6,
+        kernelSize: 3,
+        strides,
+        padding,
+        activation: 'relu',
+        kernelInitializer: init(),
+      }),
+      tfl.layers.maxPooling2d({ poolSize: 2 }),
+      tfl.layers.flatten(),
+      tfl.layers.dense({ units: 2, activation: 'softmax', kernelInitializer: init() }),
+    ],
+  });
+}
+
+function lossOf(model: tfl.LayersModel, x: tf.Tensor, y: tf.Tensor): tf.Scalar {
+  const p = model.apply(x, { training: true }) as tf.Tensor;
+  return tf.neg(tf.mean(tf.sum(tf.mul(y, tf.log(tf.clipByValue(p, 1e-7, 1))), -1))) as tf.Scalar;
+}
+
+describe('fast kernels on wasm', () => {
+  before(async () => {
+    await ready;
+    assert.equal(backendName, 'wasm', 'this file must run with BK_BACKEND=wasm');
+    assert.equal(tf.getBackend(), 'wasm');
+  });
+
+  it('stock wasm cannot train a conv layer; registerFastKernels adds the missing kernel', () => {
+    unregisterFastKernels('wasm');
+    assert.equal(tf.getKernel(tf.Conv2DBackpropFilter, 'wasm'), undefined);
+    const x = tf.ones([1, 5, 5, 1]) as tf.Tensor4D;
+    const f = tf.ones([3, 3, 1, 1]) as tf.Tensor4D;
+    assert.throws(
+      () => tf.grad((w: tf.Tensor) => tf.sum(tf.conv2d(x, w as tf.Tensor4D, 1, 'valid')))(f),
+      /Conv2DBackpropFilter/,
+    );
+    const info = registerFastKernels();
+    assert.deepEqual(info, {
+      backend: 'wasm',
+      supported: true,
+      replaced: [...FAST_KERNELS.wasm],
+      added: [tf.Conv2DBackpropFilter],
+    });
+    assert.deepEqual(registerFastKernels('wasm'), info, 'idempotent');
+    const g = tf.grad((w: tf.Tensor) => tf.sum(tf.conv2d(x, w as tf.Tensor4D, 1, 'valid')))(f);
+    assert.deepEqual(Array.from(g.dataSync()), new Array(9).fill(9));
+    tf.dispose([x, f, g]);
+  });
+
+  it('gives the gradients of a naive convolution (strides 1, 2; valid, same, explicit)', () => {
+    registerFastKernels('wasm');
+    const rng = new Rng(31);
+    const cases = [
+      ...randomCases(rng, 24, ['valid', 'same', 'explicit']),
+      // numeric padding, non-square filters: wrong (and memory-corrupting) in stock tfjs-backend-wasm
+      ...randomCases(rng, 6, ['number']),
+    ];
+    for (const c of cases) {
+      const xv = randomValues(rng, size(c.x));
+      const fv = randomValues(rng, size(c.f));
+      const dyv = randomValues(rng, size(outShape(c)));
+      const got = convGrads(c, xv, fv, dyv);
+      assert.deepEqual(got.yShape, outShape(c), label(c));
+      assert.ok(relError(got.y, naiveConv(c, xv, fv)) <= TOL, `y ${label(c)}`);
+      assert.ok(relError(got.dx, naiveConvDx(c, dyv, fv)) <= TOL, `dx ${label(c)}`);
+      assert.ok(relError(got.df, naiveConvDf(c, xv, dyv)) <= TOL, `df ${label(c)}`);
+    }
+  });
+
+  it('sends max-pool gradients to the first maximum of each window, like cpu (stock wasm is wrong)', () => {
+    registerFastKernels('wasm');
+    const rng = new Rng(35);
+    const shape: [number, number, number, number] = [2, 9, 7, 3];
+    const setups = [
+      [2, 2, 'valid'],
+      [2, 2, 'same'],
+      [3, 2, 'same'],
+      [3, 1, 'same'],
+    ] as const;
+    const gradOf = (xv: Float32Array, k: number, s: number, pad: 'valid' | 'same') =>
+      tf.tidy(() => {
+        const x = tf.tensor4d(xv, shape);
+        const y = tf.maxPool(x, k, s, pad);
+        const dy = tf.tensor(randomValues(new Rng(k * 10 + s), size(y.shape)), y.shape);
+        const g = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(a as tf.Tensor4D, k, s, pad), dy)))(x);
+        return { dx: g.dataSync().slice(), dyv: dy.dataSync().slice() };
+      });
+    for (const [k, s, pad] of setups) {
+      // small integers (many ties inside windows) and normal values (negative ones too)
+      for (const xv of [Float32Array.from({ length: size(shape) }, () => rng.int(4)), randomValues(rng, size(shape))]) {
+        const { dx, dyv } = gradOf(xv, k, s, pad);
+        assert.ok(relError(dx, naiveMaxPoolGrad(xv, shape, dyv, k, s, pad)) <= 1e-6, `${k} ${s} ${pad}`);
+      }
+    }
+    // tfjs-backend-wasm 4.22's own MaxPoolGrad is wrong for windows of negative values.
+    const negative = Float32Array.from({ length: size(shape) }, () => -1 - rng.next());
+    unregisterFastKernels('wasm');
+    const stock = gradOf(negative, 2, 2, 'valid');
+    registerFastKernels('wasm');
+    assert.ok(relError(stock.dx, naiveMaxPoolGrad(negative, shape, stock.dyv, 2, 2, 'valid')) > 0.1);
+  });
+
+  it('leaks no tensor or wasm buffer and does not touch its inputs', () => {
+    registerFastKernels('wasm');
+    const rng = new Rng(32);
+    const xv = randomValues(rng, 2 * 11 * 9 * 3);
+    const fv = randomValues(rng, 3 * 3 * 3 * 5);
+    const x = tf.tensor4d(xv, [2, 11, 9, 3]);
+    const f = tf.tensor4d(fv, [3, 3, 3, 5]);
+    const tensors = tf.memory().numTensors;
+    const buffers = tf.backend().numDataIds();
+    tf.tidy(() => {
+      const loss = (a: tf.Tensor, b: tf.Tensor) =>
+        tf.sum(
+          tf.maxPool(tf.relu(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same')) as tf.Tensor4D, 2, 2, 'same'),
+        );
+      const [gx, gf] = tf.grads(loss)([x, f]);
+      gx!.dataSync();
+      gf!.dataSync();
+    });
+    assert.equal(tf.memory().numTensors, tensors);
+    assert.equal(tf.backend().numDataIds(), buffers);
+    assert.deepEqual(x.dataSync(), xv);
+    assert.deepEqual(f.dataSync(), fv);
+    tf.dispose([x, f]);
+  });
+
+  for (const [strides, padding] of [
+    [1, 'valid'],
+    [2, 'same'],
+  ] as const) {
+    it(`trains a tiny conv net with a custom loop (stride ${strides}, ${padding}): the loss decreases`, () => {
+      registerFastKernels('wasm');
+      const tensors = tf.memory().numTensors;
+      const { x, y } = toyData(64, 33);
+      const model = tinyNet(34, strides, padding);
+      const optimizer = tf.train.adam(0.02);
+      const initial = tf.tidy(() => lossOf(model, x, y).dataSync()[0]!);
+      for (let step = 0; step < 25; step++) {
+        const start = (step * 16) % 64;
+        optimizer.minimize(() =>
+          tf.tidy(() =>
+            lossOf(model, tf.slice(x, [start, 0, 0, 0], [16, -1, -1, -1]), tf.slice(y, [start, 0], [16, -1])),
+          ),
+        );
+      }
+      const final = tf.tidy(() => lossOf(model, x, y).dataSync()[0]!);
+      assert.ok(Number.isFinite(final), `final loss ${final}`);
+      assert.ok(final < 0.6 * initial, `loss ${initial} -> ${final}`);
+      optimizer.dispose();
+      model.dispose();
+      tf.dispose([x, y]);
+      assert.equal(tf.memory().numTensors, tensors, 'training leaves no tensor behind');
+    });
+  }
+
+  it('unregisterFastKernels restores stock wasm (the filter gradient is missing again)', () => {
+    registerFastKernels('wasm');
+    const removal = unregisterFastKernels('wasm');
+    assert.deepEqual(
+      [...removal.restored].sort(),
+      [tf.Conv2D, tf.Conv2DBackpropInput, tf.FusedConv2D, tf.MaxPoolGrad].sort(),
+    );
+    assert.deepEqual(removal.removed, [tf.Conv2DBackpropFilter]);
+    assert.equal(tf.getKernel(tf.Conv2DBackpropFilter, 'wasm'), undefined);
+    // the restored stock kernels still work
+    const y = tf.tidy(() =>
+      tf.conv2d(tf.ones([1, 4, 4, 1]) as tf.Tensor4D, tf.ones([2, 2, 1, 1]) as tf.Tensor4D, 1, 'valid'),
+    );
+    assert.deepEqual(Array.from(y.dataSync()), new Array(9).fill(4));
+    y.dispose();
+    registerFastKernels('wasm');
+    assert.ok(FAST_KERNELS.wasm.every((k) => tf.getKernel(k, 'wasm') !== undefined));
+  });
+});
