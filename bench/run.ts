@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
+import { benchKernels } from './kernels.js';
 import { writeSection } from './results-file.js';
 import { benchTraining } from './training.js';
 
@@ -14,6 +15,10 @@ interface Section {
 
 const SECTIONS: Record<string, Section> = {
   training: { title: 'Training and inference speed (foundation)', run: () => benchTraining() },
+  kernels: {
+    title: 'Convolution kernels: stock tfjs vs registerFastKernels',
+    run: () => benchKernels({ epoch: false, log: (l) => console.error(l) }),
+  },
 };
 
 async function main(): Promise<void> {
