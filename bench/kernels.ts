@@ -170,6 +170,37 @@ function kernelCases(): KernelCase[] {
       },
     });
   }
+  cases.push({
+    kernel: tf.MaxPool,
+    label: 'x [128,26,26,16], pool 2x2 (CNN pool1)',
+    batch: 128,
+    fastOn: ['cpu'],
+    make: (b) => {
+      const x = randomTensor(new Rng(5), [b, 26, 26, 16]);
+      const a = { filterSize: 2, strides: 2, pad: 'valid' };
+      return { run: () => tf.engine().runKernel(tf.MaxPool, { x }, a) as tf.Tensor, dispose: () => x.dispose() };
+    },
+  });
+  for (const [label, transposeA, transposeB] of [
+    ['xᵀ·dy: [128,800]ᵀ x [128,64] (CNN dense1 weight gradient)', true, false],
+    ['dy·Wᵀ: [128,64] x [800,64]ᵀ (CNN dense1 input gradient)', false, true],
+  ] as const) {
+    cases.push({
+      kernel: tf.BatchMatMul,
+      label,
+      batch: 128,
+      fastOn: ['cpu', 'wasm'],
+      make: (b) => {
+        const rng = new Rng(6);
+        const a = transposeA ? randomTensor(rng, [b, 800]) : randomTensor(rng, [b, 64]);
+        const w = transposeA ? randomTensor(rng, [b, 64]) : randomTensor(rng, [800, 64]);
+        return {
+          run: () => tf.engine().runKernel(tf.BatchMatMul, { a, b: w }, { transposeA, transposeB }) as tf.Tensor,
+          dispose: () => tf.dispose([a, w]),
+        };
+      },
+    });
+  }
   return cases;
 }
 

@@ -10,41 +10,71 @@
  * layer that reaches these kernels gets them:
  *
  * - **wasm**: both convolution gradients are rewritten as forward
- *   convolutions, which wasm runs through XNNPACK. The filter gradient is a
- *   dilated convolution of the transposed input with the transposed output
- *   gradient; the input gradient is a convolution of the (zero-inserted, for
- *   strides > 1) padded output gradient with the flipped, in/out-swapped
- *   filter. `Conv2D` and `FusedConv2D` stay tfjs's own, but receive their
- *   padding as explicit numbers, which works around a tfjs-backend-wasm bug
- *   (wrong values and out-of-bounds writes for 'same' padding with stride > 1
- *   and non-square filters). `MaxPoolGrad` becomes a typed-array loop on
- *   a copy of the data: twice as fast, and right where the stock kernel is
- *   wrong (windows whose values are all negative).
+ *   convolutions or matrix products, which wasm runs through XNNPACK. The
+ *   filter gradient is the transposed patch matrix of the input times the
+ *   output gradient (few input channels) or a dilated convolution of the
+ *   transposed input with the transposed output gradient; the input gradient
+ *   is a convolution of the (zero-inserted, for strides > 1) padded output
+ *   gradient with the flipped, in/out-swapped filter. `Conv2D` and
+ *   `FusedConv2D` stay tfjs's own, but receive their padding as explicit
+ *   numbers, which works around a tfjs-backend-wasm bug (wrong values and
+ *   out-of-bounds writes for 'same' padding with stride > 1 and non-square
+ *   filters). Matrix products with transposed or batched factors are
+ *   rearranged so that XNNPACK runs them (the stock fallback is slow and, when
+ *   fused, wrong). `MaxPoolGrad` and `Sum` become typed-array loops working
+ *   in the wasm heap; `Identity` and same-dtype `Cast` share data instead of
+ *   copying it.
  * - **cpu**: `Conv2D`, `FusedConv2D`, both convolution gradients,
- *   `MaxPoolGrad`, `AvgPoolGrad` and `Sum` (over a contiguous block of axes)
- *   become tight typed-array loops.
+ *   `MaxPool`, `MaxPoolGrad`, `AvgPoolGrad`, `Sum` (over a contiguous block
+ *   of axes), the matrix products and the element-wise `Relu`, `Step`, `Add`
+ *   and `Multiply` become tight typed-array loops.
  *
  * Numeric padding `p` is treated as explicit padding `p` on every side
  * (tfjs-core 4.22 gets the output width wrong for it when the filter is not
  * square; with square filters nothing changes).
  *
  * Nothing here imports a backend package: kernels reuse the registered
- * kernels of the same backend (`tf.getKernel`) or read/write backend data.
+ * kernels of the same backend (`tf.getKernel`) or read/write backend memory.
  *
  * @packageDocumentation
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-import { DependencyError, InvalidArgumentError, UnsupportedError } from '../core/errors.js';
+import { DependencyError, InvalidArgumentError } from '../core/errors.js';
 import {
-  avgPoolBackprop,
+  ensureSetUp,
+  geometry,
+  sizeOf,
+  wrapImpl,
+  type Impl,
+  type KernelContext,
+  type PadAttr,
+  type Shape4,
+} from './context.js';
+import {
+  addLoopImpl,
+  avgPoolGradImpl,
+  biasPerChannel,
+  castShareImpl,
+  fusedOutput,
+  fusedMatMulLoopImpl,
+  identityShareImpl,
+  matMulLoopImpl,
+  matMulWasmImpl,
+  maxPoolGradImpl,
+  maxPoolImpl,
+  multiplyLoopImpl,
+  reluLoopImpl,
+  stepLoopImpl,
+  sumImpl,
+  ACTIVATIONS,
+} from './extra-kernels.js';
+import {
   conv2dBackpropFilter,
   conv2dBackpropInput,
   conv2dForward,
-  maxPoolBackprop,
-  sumMiddle,
+  patchesTransposed,
   type ConvGeometry,
-  type Values,
 } from './loops.js';
 
 /** Backends for which backdoor-kit has fast kernels. */
@@ -54,16 +84,23 @@ export type FastKernelBackend = 'cpu' | 'wasm';
  * The kernels {@link registerFastKernels} installs, per backend.
  *
  * - `wasm`: `Conv2DBackpropFilter` (missing from tfjs-backend-wasm 4.22),
- *   `Conv2DBackpropInput` (6-16x faster), and `Conv2D` / `FusedConv2D`
- *   (the original kernels, given the padding as explicit numbers: the stock
- *   ones compute wrong values and write out of bounds for 'same' padding with
+ *   `Conv2DBackpropInput` (6-16x faster), `Conv2D` / `FusedConv2D` (the
+ *   original kernels, given the padding as explicit numbers: the stock ones
+ *   compute wrong values and write out of bounds for 'same' padding with
  *   stride > 1 or numeric padding, with non-square filters); `MaxPoolGrad`
- *   as a typed-array loop (2.4x faster for 2x2 pools, and right for windows
- *   of negative values, where the stock kernel is wrong).
+ *   as a loop on the wasm heap (4x faster, and right for windows of negative
+ *   values and ties, where the stock kernel is wrong); `Sum` over a
+ *   contiguous block of axes (bias gradients); `BatchMatMul` /
+ *   `_FusedMatMul` (transposed and batched factors on XNNPACK: the dense
+ *   gradients, 5-20x faster; the stock fused fallback is wrong); `Identity`
+ *   and same-dtype `Cast` without a copy.
  * - `cpu`: `Conv2D`, `FusedConv2D`, `Conv2DBackpropFilter`,
- *   `Conv2DBackpropInput`, `MaxPoolGrad`, `AvgPoolGrad`, and `Sum` (float32
+ *   `Conv2DBackpropInput`, `MaxPoolGrad`, `AvgPoolGrad`, `Sum` (float32
  *   sums over a contiguous block of axes, e.g. bias gradients, without the
- *   transpose tfjs does first; other sums go to the original kernel).
+ *   transpose tfjs does first; other sums go to the original kernel),
+ *   `MaxPool`, `BatchMatMul` and `_FusedMatMul` (float32, register-tiled),
+ *   `Relu`, `Step`, `Add` and `Multiply` (float32, trailing-axis broadcasts;
+ *   bit-identical to the stock kernels, which call a function per element).
  */
 export const FAST_KERNELS: Readonly<Record<FastKernelBackend, readonly string[]>> = Object.freeze({
   cpu: Object.freeze([
@@ -74,8 +111,26 @@ export const FAST_KERNELS: Readonly<Record<FastKernelBackend, readonly string[]>
     tf.MaxPoolGrad,
     tf.AvgPoolGrad,
     tf.Sum,
+    tf.MaxPool,
+    tf.BatchMatMul,
+    tf._FusedMatMul,
+    tf.Relu,
+    tf.Step,
+    tf.Add,
+    tf.Multiply,
   ]),
-  wasm: Object.freeze([tf.Conv2D, tf.FusedConv2D, tf.Conv2DBackpropFilter, tf.Conv2DBackpropInput, tf.MaxPoolGrad]),
+  wasm: Object.freeze([
+    tf.Conv2D,
+    tf.FusedConv2D,
+    tf.Conv2DBackpropFilter,
+    tf.Conv2DBackpropInput,
+    tf.MaxPoolGrad,
+    tf.Sum,
+    tf.BatchMatMul,
+    tf._FusedMatMul,
+    tf.Identity,
+    tf.Cast,
+  ]),
 });
 
 /** What {@link registerFastKernels} did. Plain data. */
@@ -133,14 +188,16 @@ function resolveBackendName(fn: string, backendName: unknown): string {
 }
 
 /**
- * Registers backdoor-kit's fast convolution kernels on a tfjs backend (see
+ * Registers backdoor-kit's fast kernels on a tfjs backend (see
  * {@link FAST_KERNELS}): on `wasm` the convolution gradients (the filter
  * gradient is missing from tfjs-backend-wasm, so conv layers cannot train
- * without this) and max-pool gradient, on `cpu` the convolution, its
- * gradients, the pooling gradients and sums. The replaced kernels compute the
- * same values as tfjs's own (to float rounding; numeric padding with a
- * non-square filter now gets the output size it should); only speed changes. The originals are kept and come back with
- * {@link unregisterFastKernels}.
+ * without this), the max-pool gradient, sums, matrix products and copies; on
+ * `cpu` the convolution, its gradients, pooling, sums and matrix products.
+ * The replaced kernels compute the same values as tfjs's own (to float
+ * rounding; numeric padding with a non-square filter now gets the output
+ * size it should, and the cases where stock tfjs is wrong, listed in
+ * docs/kernels.md, are right); only speed changes. The originals are kept
+ * and come back with {@link unregisterFastKernels}.
  *
  * Idempotent: a second call changes nothing and reports the same kernels. On
  * a backend other than `cpu` and `wasm` (e.g. `tensorflow`, `webgl`, whose
@@ -148,8 +205,8 @@ function resolveBackendName(fn: string, backendName: unknown): string {
  *
  * Measured on 2 cores (Node 20, tfjs 4.22): the small MNIST CNN
  * (Conv16-Pool-Conv32-Pool-Dense64-Dense10) trains an epoch of 8,000 images
- * in ~6 s on wasm; filter gradient for input [128,26,26,32], filter
- * 3x3x32x32 goes from ~114 s to ~0.6 s on cpu.
+ * in ~3.5 s of CPU time on wasm (one thread); filter gradient for input
+ * [128,26,26,32], filter 3x3x32x32 goes from ~114 s to ~0.6 s on cpu.
  *
  * @param backendName - Backend to register on. @default tf.getBackend()
  * @returns Which kernels are now backdoor-kit's on that backend.
@@ -225,139 +282,7 @@ export function unregisterFastKernels(backendName?: string): FastKernelsRemoval 
 }
 
 // ---------------------------------------------------------------------------
-// Kernel plumbing
-
-type KernelArgs = Parameters<tf.KernelFunc>[0];
-type Impl = (ctx: KernelContext, inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap) => tf.TensorInfo;
-
-/**
- * Runs other kernels of the same backend on behalf of one kernel call and
- * frees every intermediate it made (see {@link KernelContext.release}).
- */
-class KernelContext {
-  private readonly temps: tf.TensorInfo[] = [];
-
-  constructor(
-    readonly backend: tf.KernelBackend,
-    readonly backendName: string,
-    readonly kernelName: string,
-    readonly original: tf.KernelConfig | undefined,
-  ) {}
-
-  /** Runs `kernelName` on this backend; the result is an intermediate. */
-  run(kernelName: string, inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap = {}): tf.TensorInfo {
-    const config = tf.getKernel(kernelName, this.backendName);
-    if (config === undefined) {
-      throw new UnsupportedError(
-        { fn: `${this.kernelName} (backdoor-kit fast kernel)` },
-        `needs kernel '${kernelName}', which backend '${this.backendName}' does not register`,
-      );
-    }
-    const out = config.kernelFunc({ inputs, backend: this.backend, attrs });
-    const info = Array.isArray(out) ? out[0] : out;
-    if (info === undefined) throw new Error(`kernel ${kernelName} returned no output`);
-    this.temps.push(info);
-    return info;
-  }
-
-  /** Runs the kernel this one replaced (for cases it does not handle itself). */
-  runOriginal(inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap): tf.TensorInfo {
-    if (this.original === undefined) {
-      throw new UnsupportedError(
-        { fn: `${this.kernelName} (backdoor-kit fast kernel)` },
-        `does not handle these attributes and backend '${this.backendName}' has no original kernel to fall back on`,
-      );
-    }
-    ensureSetUp(this.original, this.backend);
-    const out = this.original.kernelFunc({ inputs, backend: this.backend, attrs });
-    const info = Array.isArray(out) ? out[0] : out;
-    if (info === undefined) throw new Error(`kernel ${this.kernelName} returned no output`);
-    this.temps.push(info);
-    return info;
-  }
-
-  /** Reads a tensor's values (the backend's own array on cpu: never write to it). */
-  read(t: tf.TensorInfo): Values {
-    return this.backend.readSync(t.dataId) as Values;
-  }
-
-  /** Stores values as a new float32 intermediate. */
-  write(values: Float32Array, shape: number[]): tf.TensorInfo {
-    const info: tf.TensorInfo = { dataId: this.backend.write(values, shape, 'float32'), shape, dtype: 'float32' };
-    this.temps.push(info);
-    return info;
-  }
-
-  transpose(x: tf.TensorInfo, perm: number[]): tf.TensorInfo {
-    return this.run(tf.Transpose, { x }, { perm });
-  }
-
-  reshape(x: tf.TensorInfo, shape: number[]): tf.TensorInfo {
-    return this.run(tf.Reshape, { x }, { shape });
-  }
-
-  /** Pads with zeros where `pads[i]` is positive and crops where it is negative. */
-  padOrCrop(x: tf.TensorInfo, pads: Array<[number, number]>): tf.TensorInfo {
-    let t = x;
-    if (pads.some(([a, b]) => a < 0 || b < 0)) {
-      const begin = pads.map(([a]) => Math.max(0, -a));
-      const size = x.shape.map((n, i) => n - begin[i]! - Math.max(0, -pads[i]![1]));
-      t = this.run(tf.Slice, { x: t }, { begin, size });
-    }
-    if (pads.some(([a, b]) => a > 0 || b > 0)) {
-      const paddings = pads.map(([a, b]) => [Math.max(0, a), Math.max(0, b)]);
-      t = this.run(tf.PadV2, { x: t }, { paddings, constantValue: 0 });
-    }
-    return t;
-  }
-
-  /**
-   * Frees every intermediate except `keep` (which may share data with one of
-   * them: freeing only drops a reference).
-   */
-  release(keep?: tf.TensorInfo): void {
-    for (const t of this.temps) if (t !== keep) this.backend.disposeData(t.dataId);
-    this.temps.length = 0;
-  }
-}
-
-function wrapImpl(
-  impl: Impl,
-  kernelName: string,
-  backendName: string,
-  original: tf.KernelConfig | undefined,
-): (args: KernelArgs) => tf.TensorInfo {
-  return (args) => {
-    const ctx = new KernelContext(args.backend as tf.KernelBackend, backendName, kernelName, original);
-    let result: tf.TensorInfo | undefined;
-    try {
-      result = impl(ctx, args.inputs, args.attrs ?? {});
-      return result;
-    } finally {
-      ctx.release(result);
-    }
-  };
-}
-
-/** Backends on which an original kernel's set-up function has run (through us). */
-const setUpOn = new WeakMap<tf.KernelConfig, WeakSet<object>>();
-
-/**
- * Runs a kernel's set-up function on a backend once. A backend initialised
- * while our kernel was registered never ran the original's set-up (wasm
- * kernels bind their C functions there); running it twice is harmless.
- */
-function ensureSetUp(config: tf.KernelConfig, backend: object): void {
-  if (config.setupFunc === undefined) return;
-  let done = setUpOn.get(config);
-  if (done === undefined) {
-    done = new WeakSet();
-    setUpOn.set(config, done);
-  }
-  if (done.has(backend)) return;
-  config.setupFunc(backend);
-  done.add(backend);
-}
+// Kernel selection
 
 function makeConfig(
   kernelName: string,
@@ -376,15 +301,33 @@ function pickImpl(kernelName: string, backendName: FastKernelBackend): Impl {
     case tf.FusedConv2D:
       return loops ? fusedConv2dLoopImpl : explicitPadConvImpl;
     case tf.Conv2DBackpropFilter:
-      return loops ? filterGradLoopImpl : filterGradComposedImpl;
+      return loops ? filterGradLoopImpl : filterGradWasmImpl;
     case tf.Conv2DBackpropInput:
       return loops ? inputGradLoopImpl : inputGradComposedImpl;
+    case tf.MaxPool:
+      return maxPoolImpl;
     case tf.MaxPoolGrad:
-      return maxPoolGradLoopImpl;
+      return maxPoolGradImpl;
     case tf.AvgPoolGrad:
-      return avgPoolGradLoopImpl;
+      return avgPoolGradImpl;
     case tf.Sum:
-      return sumLoopImpl;
+      return sumImpl;
+    case tf.BatchMatMul:
+    case tf._FusedMatMul:
+      if (!loops) return matMulWasmImpl;
+      return kernelName === tf.BatchMatMul ? matMulLoopImpl : fusedMatMulLoopImpl;
+    case tf.Identity:
+      return identityShareImpl;
+    case tf.Cast:
+      return castShareImpl;
+    case tf.Relu:
+      return reluLoopImpl;
+    case tf.Step:
+      return stepLoopImpl;
+    case tf.Add:
+      return addLoopImpl;
+    case tf.Multiply:
+      return multiplyLoopImpl;
     default:
       throw new Error(`no fast kernel for ${kernelName}`);
   }
@@ -392,29 +335,6 @@ function pickImpl(kernelName: string, backendName: FastKernelBackend): Impl {
 
 // ---------------------------------------------------------------------------
 // Geometry and layout helpers
-
-type Shape4 = [number, number, number, number];
-type PadAttr = 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
-
-function geometry(info: tf.backend_util.Conv2DInfo): ConvGeometry {
-  return {
-    batch: info.batchSize,
-    inHeight: info.inHeight,
-    inWidth: info.inWidth,
-    inChannels: info.inChannels,
-    outHeight: info.outHeight,
-    outWidth: info.outWidth,
-    outChannels: info.outChannels,
-    filterHeight: info.filterHeight,
-    filterWidth: info.filterWidth,
-    strideHeight: info.strideHeight,
-    strideWidth: info.strideWidth,
-    dilationHeight: info.dilationHeight,
-    dilationWidth: info.dilationWidth,
-    padTop: info.padInfo.top,
-    padLeft: info.padInfo.left,
-  };
-}
 
 /**
  * tfjs-core 4.22 computes the output width of a numeric padding from the
@@ -488,9 +408,7 @@ function fromNHWC(ctx: KernelContext, t: tf.TensorInfo, nchw: boolean): tf.Tenso
   return nchw ? ctx.transpose(t, [0, 3, 1, 2]) : t;
 }
 
-function size(shape: readonly number[]): number {
-  return shape.reduce((a, b) => a * b, 1);
-}
+const size = sizeOf;
 
 function nhwcShape(g: ConvGeometry, which: 'in' | 'out', channels?: number): number[] {
   return which === 'in'
@@ -507,41 +425,27 @@ function conv2dLoopImpl(ctx: KernelContext, inputs: tf.NamedTensorInfoMap, attrs
   const nchw = isNCHW(attrs);
   const g = geometry(info);
   const xs = toNHWC(ctx, x, nchw);
-  const y = ctx.write(conv2dForward(ctx.read(xs), ctx.read(filter), g), nhwcShape(g, 'out'));
+  const y = ctx.compute(nhwcShape(g, 'out'), [xs, filter], (out, [xv, fv]) => {
+    conv2dForward(xv!, fv!, g, out);
+  });
   return fromNHWC(ctx, y, nchw);
 }
-
-const ACTIVATIONS: Readonly<Record<string, (v: number, alpha: number) => number>> = {
-  linear: (v) => v,
-  relu: (v) => (v < 0 ? 0 : v),
-  relu6: (v) => Math.min(Math.max(0, v), 6),
-  elu: (v) => (v >= 0 ? v : Math.exp(v) - 1),
-  sigmoid: (v) => 1 / (1 + Math.exp(-v)),
-  leakyrelu: (v, alpha) => (v < 0 ? alpha * v : v),
-};
 
 function fusedConv2dLoopImpl(ctx: KernelContext, inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap): tf.TensorInfo {
   const { x, filter, bias } = inputs as { x: tf.TensorInfo; filter: tf.TensorInfo; bias?: tf.TensorInfo };
   const activation = (attrs.activation as string | undefined) ?? 'linear';
-  const act = ACTIVATIONS[activation];
   const co = filter.shape[3]!;
-  const biasOk = bias === undefined || size(bias.shape) === 1 || (size(bias.shape) === co && bias.shape.at(-1) === co);
-  if (act === undefined || isNCHW(attrs) || !biasOk) return ctx.runOriginal(inputs, attrs);
+  if (ACTIVATIONS[activation] === undefined || isNCHW(attrs) || !biasPerChannel(bias, co)) {
+    return ctx.runOriginal(inputs, attrs);
+  }
   const info = convInfo(x.shape, filter.shape, attrs, attrs.dilations as number | [number, number]);
   const g = geometry(info);
-  const y = conv2dForward(ctx.read(x), ctx.read(filter), g);
-  const b = bias === undefined ? undefined : ctx.read(bias);
   const alpha = (attrs.leakyreluAlpha as number | undefined) ?? 0.2;
-  if (b !== undefined || activation !== 'linear') {
-    const one = b !== undefined && b.length === 1;
-    for (let i = 0; i < y.length; i += co) {
-      for (let c = 0; c < co; c++) {
-        const v = b === undefined ? y[i + c]! : y[i + c]! + b[one ? 0 : c]!;
-        y[i + c] = act(v, alpha);
-      }
-    }
-  }
-  return ctx.write(y, nhwcShape(g, 'out'));
+  return ctx.compute(nhwcShape(g, 'out'), bias === undefined ? [x, filter] : [x, filter, bias], (out, [xv, fv, bv]) => {
+    const { epilogue, finish } = fusedOutput(co, bv, activation, alpha);
+    conv2dForward(xv!, fv!, g, out, epilogue);
+    finish(out);
+  });
 }
 
 function filterGradLoopImpl(ctx: KernelContext, inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap): tf.TensorInfo {
@@ -559,52 +463,6 @@ function inputGradLoopImpl(ctx: KernelContext, inputs: tf.NamedTensorInfoMap, at
   const nchw = isNCHW(attrs);
   const dx = conv2dBackpropInput(ctx.read(toNHWC(ctx, dy, nchw)), ctx.read(filter), g);
   return fromNHWC(ctx, ctx.write(dx, nhwcShape(g, 'in')), nchw);
-}
-
-function poolGeometry(x: tf.TensorInfo, attrs: tf.NamedAttrMap): ConvGeometry {
-  const info = tf.backend_util.computePool2DInfo(
-    x.shape as Shape4,
-    attrs.filterSize as number | [number, number],
-    attrs.strides as number | [number, number],
-    1,
-    attrs.pad as PadAttr,
-    attrs.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined,
-  );
-  return geometry(info);
-}
-
-function maxPoolGradLoopImpl(ctx: KernelContext, inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap): tf.TensorInfo {
-  const { dy, input } = inputs as { dy: tf.TensorInfo; input: tf.TensorInfo };
-  const dx = maxPoolBackprop(ctx.read(input), ctx.read(dy), poolGeometry(input, attrs));
-  return ctx.write(dx, [...input.shape]);
-}
-
-function avgPoolGradLoopImpl(ctx: KernelContext, inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap): tf.TensorInfo {
-  const { dy, input } = inputs as { dy: tf.TensorInfo; input: tf.TensorInfo };
-  const dx = avgPoolBackprop(ctx.read(dy), poolGeometry(input, attrs));
-  return ctx.write(dx, [...input.shape]);
-}
-
-/**
- * Float32 sums over a contiguous block of axes as one pass over memory. The
- * cpu kernel transposes the reduced axes to the end first, which costs 25x
- * the sum itself for a bias gradient (axes [0, 1, 2] of an NHWC tensor).
- */
-function sumLoopImpl(ctx: KernelContext, inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap): tf.TensorInfo {
-  const { x } = inputs as { x: tf.TensorInfo };
-  const shape = x.shape;
-  const axes = [...new Set(tf.util.parseAxisParam(attrs.axis as number | number[], shape))].sort((a, b) => a - b);
-  const first = axes[0];
-  const contiguous = axes.every((a, i) => a === (first ?? 0) + i);
-  if (x.dtype !== 'float32' || first === undefined || !contiguous) return ctx.runOriginal(inputs, attrs);
-  const last = first + axes.length;
-  const outer = size(shape.slice(0, first));
-  const inner = size(shape.slice(last));
-  const out = sumMiddle(ctx.read(x), outer, size(shape.slice(first, last)), inner);
-  const outShape = attrs.keepDims
-    ? shape.map((n, i) => (i >= first && i < last ? 1 : n))
-    : shape.filter((_, i) => i < first || i >= last);
-  return ctx.write(out, outShape);
 }
 
 // ---------------------------------------------------------------------------
@@ -636,6 +494,46 @@ function conv2dExplicit(
 ): tf.TensorInfo {
   const pad: tf.backend_util.ExplicitPadding = [[0, 0], pads[0], pads[1], [0, 0]];
   return ctx.run(tf.Conv2D, { x, filter }, { strides: [1, 1], pad, dataFormat: 'NHWC', dilations });
+}
+
+/**
+ * dW = Pᵀ x dy: the transposed patch matrix of the input (built straight in
+ * backend memory by a loop) times the output gradient viewed as
+ * `[pixels, outChannels]`, one matrix product on the backend's own kernel
+ * (XNNPACK on wasm). Far less memory traffic than transposing both operands
+ * for {@link filterGradComposedImpl}. NCHW goes to the composed version.
+ */
+function filterGradGemmImpl(ctx: KernelContext, inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap): tf.TensorInfo {
+  const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
+  const filterShape = attrs.filterShape as number[];
+  if (isNCHW(attrs) || x.dtype !== 'float32' || dy.dtype !== 'float32') {
+    return filterGradComposedImpl(ctx, inputs, attrs);
+  }
+  const g = geometry(convInfo(x.shape, filterShape, attrs));
+  const pixels = g.batch * g.outHeight * g.outWidth;
+  const taps = g.filterHeight * g.filterWidth * g.inChannels;
+  if (pixels === 0 || taps === 0 || g.outChannels === 0) {
+    return ctx.write(new Float32Array(size(filterShape)), [...filterShape]);
+  }
+  const patches = ctx.compute([taps, pixels], [x], (out, [xv]) => {
+    patchesTransposed(xv!, g, out);
+  });
+  const dy2 = ctx.reshape(dy, [pixels, g.outChannels]);
+  const dW = ctx.run(tf.BatchMatMul, { a: patches, b: dy2 }, { transposeA: false, transposeB: false });
+  return ctx.reshape(dW, [...filterShape]);
+}
+
+/**
+ * The filter gradient on wasm: as a matrix product ({@link filterGradGemmImpl})
+ * when the patch matrix is no larger than the output gradient (few input
+ * channels, e.g. a first conv layer), otherwise as a convolution
+ * ({@link filterGradComposedImpl}), which then moves less memory.
+ */
+function filterGradWasmImpl(ctx: KernelContext, inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap): tf.TensorInfo {
+  const filterShape = attrs.filterShape as number[];
+  const [kh = 0, kw = 0, ci = 0, co = 0] = filterShape;
+  if (kh * kw * ci <= co) return filterGradGemmImpl(ctx, inputs, attrs);
+  return filterGradComposedImpl(ctx, inputs, attrs);
 }
 
 /**

@@ -52,95 +52,351 @@ export interface ConvGeometry {
 export type Values = Float32Array | Int32Array | Uint8Array | Float64Array;
 
 /**
- * First and one-past-last filter tap `k` with `base + k * dilation` inside
- * `[0, size)`, clipped to `[0, taps)`.
+ * Matrix product with the second factor transposed, in 2 x 4 register tiles:
+ * `c[cOff + i * ldc + j] = sum over k of a[aOff + i * depth + k] * bT[bOff + j * depth + k]`
+ * for `i < rows`, `j < cols` (sums in double precision).
+ *
+ * @param a - Left factor, `rows` rows of `depth` values from `aOff`.
+ * @param aOff - Offset of the first row of `a`.
+ * @param rows - Rows of `a` (and of the result).
+ * @param depth - Length of the dot products.
+ * @param bT - Right factor transposed: `cols` rows of `depth` values from `bOff`.
+ * @param bOff - Offset of the first row of `bT`.
+ * @param cols - Rows of `bT` (columns of the result).
+ * @param c - Result; row `i` starts at `cOff + i * ldc`.
+ * @param cOff - Offset of the first result row.
+ * @param ldc - Distance between result rows (at least `cols`).
+ * @param epilogue - Per-column bias added to, and ReLU applied to, each result before it is stored.
  */
-function tapRange(base: number, dilation: number, size: number, taps: number): [number, number] {
-  const lo = base < 0 ? Math.ceil(-base / dilation) : 0;
-  const hi = Math.min(taps, Math.ceil((size - base) / dilation));
-  return [lo, Math.max(lo, hi)];
+export function gemmNT(
+  a: Values,
+  aOff: number,
+  rows: number,
+  depth: number,
+  bT: Values,
+  bOff: number,
+  cols: number,
+  c: Float32Array,
+  cOff: number,
+  ldc: number,
+  epilogue?: Epilogue,
+): void {
+  const K = depth;
+  const cols4 = cols - (cols % 4);
+  const bias = epilogue?.bias;
+  const relu = epilogue?.relu === true;
+  let i = 0;
+  for (; i + 1 < rows; i += 2) {
+    const a0 = aOff + i * K;
+    const a1 = a0 + K;
+    const c0 = cOff + i * ldc;
+    const c1 = c0 + ldc;
+    let j = 0;
+    for (; j < cols4; j += 4) {
+      const b0 = bOff + j * K;
+      const b1 = b0 + K;
+      const b2 = b1 + K;
+      const b3 = b2 + K;
+      let s00 = 0;
+      let s01 = 0;
+      let s02 = 0;
+      let s03 = 0;
+      let s10 = 0;
+      let s11 = 0;
+      let s12 = 0;
+      let s13 = 0;
+      for (let k = 0; k < K; k++) {
+        const x0 = a[a0 + k]!;
+        const x1 = a[a1 + k]!;
+        const w0 = bT[b0 + k]!;
+        const w1 = bT[b1 + k]!;
+        const w2 = bT[b2 + k]!;
+        const w3 = bT[b3 + k]!;
+        s00 += x0 * w0;
+        s01 += x0 * w1;
+        s02 += x0 * w2;
+        s03 += x0 * w3;
+        s10 += x1 * w0;
+        s11 += x1 * w1;
+        s12 += x1 * w2;
+        s13 += x1 * w3;
+      }
+      if (bias !== undefined) {
+        const d0 = bias[j]!;
+        const d1 = bias[j + 1]!;
+        const d2 = bias[j + 2]!;
+        const d3 = bias[j + 3]!;
+        s00 += d0;
+        s01 += d1;
+        s02 += d2;
+        s03 += d3;
+        s10 += d0;
+        s11 += d1;
+        s12 += d2;
+        s13 += d3;
+      }
+      if (relu) {
+        c[c0 + j] = s00 < 0 ? 0 : s00;
+        c[c0 + j + 1] = s01 < 0 ? 0 : s01;
+        c[c0 + j + 2] = s02 < 0 ? 0 : s02;
+        c[c0 + j + 3] = s03 < 0 ? 0 : s03;
+        c[c1 + j] = s10 < 0 ? 0 : s10;
+        c[c1 + j + 1] = s11 < 0 ? 0 : s11;
+        c[c1 + j + 2] = s12 < 0 ? 0 : s12;
+        c[c1 + j + 3] = s13 < 0 ? 0 : s13;
+        continue;
+      }
+      c[c0 + j] = s00;
+      c[c0 + j + 1] = s01;
+      c[c0 + j + 2] = s02;
+      c[c0 + j + 3] = s03;
+      c[c1 + j] = s10;
+      c[c1 + j + 1] = s11;
+      c[c1 + j + 2] = s12;
+      c[c1 + j + 3] = s13;
+    }
+    for (; j < cols; j++) {
+      const b0 = bOff + j * K;
+      let s0 = bias === undefined ? 0 : bias[j]!;
+      let s1 = s0;
+      for (let k = 0; k < K; k++) {
+        const w = bT[b0 + k]!;
+        s0 += a[a0 + k]! * w;
+        s1 += a[a1 + k]! * w;
+      }
+      c[c0 + j] = relu && s0 < 0 ? 0 : s0;
+      c[c1 + j] = relu && s1 < 0 ? 0 : s1;
+    }
+  }
+  if (i < rows) {
+    const a0 = aOff + i * K;
+    const c0 = cOff + i * ldc;
+    for (let j = 0; j < cols; j++) {
+      const b0 = bOff + j * K;
+      let s = 0;
+      for (let k = 0; k < K; k++) s += a[a0 + k]! * bT[b0 + k]!;
+      if (bias !== undefined) s += bias[j]!;
+      c[c0 + j] = relu && s < 0 ? 0 : s;
+    }
+  }
+}
+
+/** What {@link gemmNT} does to each result before storing it. */
+export interface Epilogue {
+  /** Added to column `j` of every row (`cols` values). */
+  readonly bias?: Float64Array;
+  /** Whether negative results become 0 (after the bias). */
+  readonly relu?: boolean;
 }
 
 /**
- * Forward convolution `y = conv2d(x, w)`.
+ * Batched matrix product `out[i] = op(a[i]) x op(b[i])` where `op` transposes
+ * when asked, with one side possibly broadcast over the batch (stride 0).
+ *
+ * @param a - Left factors: `[m, depth]` each (`[depth, m]` if `transposeA`).
+ * @param b - Right factors: `[depth, n]` each (`[n, depth]` if `transposeB`).
+ * @param batch - Number of products.
+ * @param aStride - Distance between consecutive left factors (0 to reuse one).
+ * @param bStride - Distance between consecutive right factors (0 to reuse one).
+ * @param m - Rows of each product.
+ * @param depth - Shared dimension.
+ * @param n - Columns of each product.
+ * @param transposeA - Whether each left factor is stored transposed.
+ * @param transposeB - Whether each right factor is stored transposed.
+ * @param out - Where to write the `[batch, m, n]` products (every element is written).
+ * @param epilogue - Bias per column and ReLU applied as results are stored.
+ */
+export function batchMatMul(
+  a: Values,
+  b: Values,
+  batch: number,
+  aStride: number,
+  bStride: number,
+  m: number,
+  depth: number,
+  n: number,
+  transposeA: boolean,
+  transposeB: boolean,
+  out: Float32Array,
+  epilogue?: Epilogue,
+): void {
+  let aT: Float32Array | undefined;
+  let bT: Float32Array | undefined;
+  for (let i = 0; i < batch; i++) {
+    let left: Values = a;
+    let leftOff = i * aStride;
+    if (transposeA) {
+      if (aT === undefined || aStride !== 0) aT = transposeInto(a, leftOff, depth, m, aT);
+      left = aT;
+      leftOff = 0;
+    }
+    let right: Values = b;
+    let rightOff = i * bStride;
+    if (!transposeB) {
+      if (bT === undefined || bStride !== 0) bT = transposeInto(b, rightOff, depth, n, bT);
+      right = bT;
+      rightOff = 0;
+    }
+    gemmNT(left, leftOff, m, depth, right, rightOff, n, out, i * m * n, n, epilogue);
+  }
+}
+
+/** Transposes the `[rows, cols]` matrix at `a[off...]` into `[cols, rows]` (reusing `into` if given). */
+function transposeInto(a: Values, off: number, rows: number, cols: number, into?: Float32Array): Float32Array {
+  const t = into ?? new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) {
+    const o = off + r * cols;
+    for (let c = 0; c < cols; c++) t[c * rows + r] = a[o + c]!;
+  }
+  return t;
+}
+
+/** Pixels per im2col block in {@link conv2dForward}. */
+const PATCH_ROWS = 64;
+
+/**
+ * Forward convolution `y = conv2d(x, w)`: blocks of input patches (im2col)
+ * multiplied by the transposed filter with {@link gemmNT}.
  *
  * @param x - Input, `[batch, inHeight, inWidth, inChannels]` flattened.
  * @param w - Filter, `[filterHeight, filterWidth, inChannels, outChannels]` flattened.
  * @param g - Geometry (any stride, dilation, padding).
+ * @param out - Where to write the output (every element is written); a new array if omitted.
+ * @param epilogue - Bias per output channel and ReLU applied as results are stored.
  * @returns Output, `[batch, outHeight, outWidth, outChannels]` flattened.
  */
-export function conv2dForward(x: Values, w: Values, g: ConvGeometry): Float32Array {
+export function conv2dForward(
+  x: Values,
+  w: Values,
+  g: ConvGeometry,
+  out?: Float32Array,
+  epilogue?: Epilogue,
+): Float32Array {
   const { batch: B, inHeight: H, inWidth: W, inChannels: Ci, outHeight: OH, outWidth: OW } = g;
   const { outChannels: Co, filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw } = g;
   const { dilationHeight: dh, dilationWidth: dw, padTop: pt, padLeft: pl } = g;
   const K = KH * KW * Ci;
+  const y = out ?? new Float32Array(B * OH * OW * Co);
+  const pixels = B * OH * OW;
+  if (K === 0) {
+    for (let p = 0; p < pixels; p++) {
+      for (let co = 0; co < Co; co++) {
+        const v = epilogue?.bias?.[co] ?? 0;
+        y[p * Co + co] = epilogue?.relu === true && v < 0 ? 0 : v;
+      }
+    }
+    return y;
+  }
   // Filter transposed to [Co][KH][KW][Ci]: each output channel's taps are contiguous.
   const wT = new Float32Array(Co * K);
   for (let k = 0; k < K; k++) {
     const row = k * Co;
     for (let co = 0; co < Co; co++) wT[co * K + k] = w[row + co]!;
   }
-  const y = new Float32Array(B * OH * OW * Co);
-  const co4 = Co - (Co % 4);
-  for (let b = 0; b < B; b++) {
-    for (let oh = 0; oh < OH; oh++) {
-      const ihBase = oh * sh - pt;
-      const [khMin, khMax] = tapRange(ihBase, dh, H, KH);
-      for (let ow = 0; ow < OW; ow++) {
-        const iwBase = ow * sw - pl;
-        const [kwMin, kwMax] = tapRange(iwBase, dw, W, KW);
-        if (kwMin >= kwMax || khMin >= khMax) continue;
-        // With dilation 1 the taps of one filter row are one contiguous run.
-        const runs = dw === 1 ? 1 : kwMax - kwMin;
-        const runLen = dw === 1 ? (kwMax - kwMin) * Ci : Ci;
-        const yOff = ((b * OH + oh) * OW + ow) * Co;
-        let co = 0;
-        for (; co < co4; co += 4) {
-          let a0 = 0;
-          let a1 = 0;
-          let a2 = 0;
-          let a3 = 0;
-          const w0 = co * K;
-          for (let kh = khMin; kh < khMax; kh++) {
-            const xRow = (b * H + ihBase + kh * dh) * W;
-            const wRow = kh * KW;
-            for (let r = 0; r < runs; r++) {
-              const kw = kwMin + r;
-              const xo = (xRow + iwBase + kw * dw) * Ci;
-              const wo = w0 + (wRow + kw) * Ci;
-              for (let j = 0; j < runLen; j++) {
-                const xv = x[xo + j]!;
-                a0 += xv * wT[wo + j]!;
-                a1 += xv * wT[wo + K + j]!;
-                a2 += xv * wT[wo + 2 * K + j]!;
-                a3 += xv * wT[wo + 3 * K + j]!;
-              }
-            }
-          }
-          y[yOff + co] = a0;
-          y[yOff + co + 1] = a1;
-          y[yOff + co + 2] = a2;
-          y[yOff + co + 3] = a3;
+  const patches = new Float32Array(PATCH_ROWS * K);
+  const runLen = KW * Ci;
+  // output pixel (b, oh, ow) of the next patch row, advanced incrementally
+  let b = 0;
+  let oh = 0;
+  let ow = 0;
+  for (let p0 = 0; p0 < pixels; p0 += PATCH_ROWS) {
+    const n = Math.min(PATCH_ROWS, pixels - p0);
+    for (let r = 0; r < n; r++) {
+      if (ow === OW) {
+        ow = 0;
+        if (++oh === OH) {
+          oh = 0;
+          b++;
         }
-        for (; co < Co; co++) {
-          let a0 = 0;
-          const w0 = co * K;
-          for (let kh = khMin; kh < khMax; kh++) {
-            const xRow = (b * H + ihBase + kh * dh) * W;
-            const wRow = kh * KW;
-            for (let r = 0; r < runs; r++) {
-              const kw = kwMin + r;
-              const xo = (xRow + iwBase + kw * dw) * Ci;
-              const wo = w0 + (wRow + kw) * Ci;
-              for (let j = 0; j < runLen; j++) a0 += x[xo + j]! * wT[wo + j]!;
-            }
+      }
+      const ihBase = oh * sh - pt;
+      const iwBase = ow * sw - pl;
+      let o = r * K;
+      for (let kh = 0; kh < KH; kh++) {
+        const ih = ihBase + kh * dh;
+        if (ih < 0 || ih >= H) {
+          patches.fill(0, o, o + runLen);
+          o += runLen;
+          continue;
+        }
+        const xRow = (b * H + ih) * W;
+        if (dw === 1 && iwBase >= 0 && iwBase + KW <= W) {
+          // the whole filter row is inside: one contiguous run
+          const xo = (xRow + iwBase) * Ci;
+          for (let j = 0; j < runLen; j++) patches[o + j] = x[xo + j]!;
+          o += runLen;
+          continue;
+        }
+        for (let kw = 0; kw < KW; kw++, o += Ci) {
+          const iw = iwBase + kw * dw;
+          if (iw < 0 || iw >= W) {
+            patches.fill(0, o, o + Ci);
+            continue;
           }
-          y[yOff + co] = a0;
+          const xo = (xRow + iw) * Ci;
+          for (let j = 0; j < Ci; j++) patches[o + j] = x[xo + j]!;
+        }
+      }
+      ow++;
+    }
+    gemmNT(patches, 0, n, K, wT, 0, Co, y, p0 * Co, Co, epilogue);
+  }
+  return y;
+}
+
+/**
+ * Transposed patch matrix (im2col) of a convolution's input:
+ * `out[k, m] = x[b, oh*sh + kh*dh - pt, ow*sw + kw*dw - pl, ci]` (0 outside the
+ * input) for filter tap `k = (kh, kw, ci)` and output pixel `m = (b, oh, ow)`.
+ * The filter gradient is then `out x dy` with `dy` as `[pixels, outChannels]`.
+ *
+ * @param x - Input, `[batch, inHeight, inWidth, inChannels]` flattened.
+ * @param g - Geometry of the convolution.
+ * @param out - Where to write the `[filterHeight * filterWidth * inChannels, batch * outHeight * outWidth]`
+ *   matrix (every element is written); a new array if omitted.
+ * @returns The patch matrix.
+ */
+export function patchesTransposed(x: Values, g: ConvGeometry, out?: Float32Array): Float32Array {
+  const { batch: B, inHeight: H, inWidth: W, inChannels: Ci, outHeight: OH, outWidth: OW } = g;
+  const { filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw } = g;
+  const { dilationHeight: dh, dilationWidth: dw, padTop: pt, padLeft: pl } = g;
+  const M = B * OH * OW;
+  const p = out ?? new Float32Array(KH * KW * Ci * M);
+  // columns ow whose tap kw is inside the input: owLo <= ow < owHi
+  for (let kh = 0; kh < KH; kh++) {
+    for (let kw = 0; kw < KW; kw++) {
+      const k0 = (kh * KW + kw) * Ci;
+      const off = kw * dw - pl;
+      const owLo = Math.min(OW, Math.max(0, Math.ceil(-off / sw)));
+      const owHi = Math.max(owLo, Math.min(OW, Math.ceil((W - off) / sw)));
+      for (let b = 0; b < B; b++) {
+        for (let oh = 0; oh < OH; oh++) {
+          const m0 = (b * OH + oh) * OW;
+          const ih = oh * sh + kh * dh - pt;
+          if (ih < 0 || ih >= H) {
+            for (let ci = 0; ci < Ci; ci++) p.fill(0, (k0 + ci) * M + m0, (k0 + ci) * M + m0 + OW);
+            continue;
+          }
+          for (let ci = 0; ci < Ci; ci++) {
+            const r = (k0 + ci) * M + m0;
+            for (let ow = 0; ow < owLo; ow++) p[r + ow] = 0;
+            for (let ow = owHi; ow < OW; ow++) p[r + ow] = 0;
+          }
+          let xi = ((b * H + ih) * W + owLo * sw + off) * Ci;
+          const step = sw * Ci;
+          if (Ci === 1) {
+            const r = k0 * M + m0;
+            for (let ow = owLo; ow < owHi; ow++, xi += step) p[r + ow] = x[xi]!;
+            continue;
+          }
+          for (let ow = owLo; ow < owHi; ow++, xi += step) {
+            for (let ci = 0, r = k0 * M + m0 + ow; ci < Ci; ci++, r += M) p[r] = x[xi + ci]!;
+          }
         }
       }
     }
   }
-  return y;
+  return p;
 }
 
 /**
@@ -331,53 +587,231 @@ export function conv2dBackpropFilter(x: Values, dy: Values, g: ConvGeometry): Fl
   return dW;
 }
 
+/** First filter tap `k` with `base + k * dilation >= 0`. */
+function tapLo(base: number, dilation: number): number {
+  return base < 0 ? Math.ceil(-base / dilation) : 0;
+}
+
+/** One past the last filter tap `k < taps` with `base + k * dilation < size`. */
+function tapHi(base: number, dilation: number, size: number, taps: number): number {
+  return Math.min(taps, Math.ceil((size - base) / dilation));
+}
+
+/**
+ * Max pooling, with tfjs-backend-cpu's conventions: the maximum of the
+ * in-bounds values of each window (strictly greater wins, so NaN is skipped;
+ * `-Infinity` for a window with no number).
+ *
+ * The running maximum is selected without a branch (`pick[+(v > m)]`): with
+ * data-dependent comparisons a branch is mispredicted so often that this is
+ * about three times faster.
+ *
+ * @param x - Input, `[batch, inHeight, inWidth, channels]` flattened.
+ * @param g - Pooling geometry (`inChannels === outChannels`).
+ * @param out - Where to write the output (every element is written); a new array if omitted.
+ * @returns Output, `[batch, outHeight, outWidth, channels]` flattened.
+ */
+export function maxPoolForward(x: Values, g: ConvGeometry, out?: Float32Array): Float32Array {
+  const { batch: B, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW } = g;
+  const { filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw } = g;
+  const { dilationHeight: dh, dilationWidth: dw, padTop: pt, padLeft: pl } = g;
+  const y = out ?? new Float32Array(B * OH * OW * C);
+  const rowStep = dh * W * C;
+  const colStep = dw * C;
+  const pick = new Float64Array(2);
+  for (let b = 0; b < B; b++) {
+    for (let oh = 0; oh < OH; oh++) {
+      const ihBase = oh * sh - pt;
+      const khMin = tapLo(ihBase, dh);
+      const khMax = tapHi(ihBase, dh, H, KH);
+      for (let ow = 0; ow < OW; ow++) {
+        const iwBase = ow * sw - pl;
+        const kwMin = tapLo(iwBase, dw);
+        const kwMax = tapHi(iwBase, dw, W, KW);
+        const yo = ((b * OH + oh) * OW + ow) * C;
+        const first = ((b * H + ihBase + khMin * dh) * W + iwBase + kwMin * dw) * C;
+        if (khMax - khMin === 2 && kwMax - kwMin === 2) {
+          // the common 2x2 window, unrolled
+          for (let c = 0, i = first; c < C; c++, i++) {
+            let v = x[i]!;
+            pick[0] = Number.NEGATIVE_INFINITY;
+            pick[1] = v;
+            let m = pick[+(v > Number.NEGATIVE_INFINITY)]!;
+            v = x[i + colStep]!;
+            pick[0] = m;
+            pick[1] = v;
+            m = pick[+(v > m)]!;
+            v = x[i + rowStep]!;
+            pick[0] = m;
+            pick[1] = v;
+            m = pick[+(v > m)]!;
+            v = x[i + rowStep + colStep]!;
+            pick[0] = m;
+            pick[1] = v;
+            y[yo + c] = pick[+(v > m)]!;
+          }
+          continue;
+        }
+        for (let c = 0; c < C; c++) {
+          let m = Number.NEGATIVE_INFINITY;
+          for (let kh = khMin, r = first + c; kh < khMax; kh++, r += rowStep) {
+            for (let kw = kwMin, i = r; kw < kwMax; kw++, i += colStep) {
+              const v = x[i]!;
+              pick[0] = m;
+              pick[1] = v;
+              m = pick[+(v > m)]!;
+            }
+          }
+          y[yo + c] = m;
+        }
+      }
+    }
+  }
+  return y;
+}
+
 /**
  * Gradient of max pooling: each output gradient goes to the first maximum of
  * its window (row-major order, strictly greater wins, NaN never wins), as in
- * tfjs's own kernels.
+ * tfjs's own kernels. Branch-free selection as in {@link maxPoolForward}.
  *
  * @param x - Pooling input, `[batch, inHeight, inWidth, channels]` flattened.
  * @param dy - Output gradient, `[batch, outHeight, outWidth, channels]` flattened.
  * @param g - Pooling geometry (`inChannels === outChannels`).
+ * @param out - Where to write the input gradient (every element is written); a new array if omitted.
  * @returns Input gradient, shaped like `x`.
  */
-export function maxPoolBackprop(x: Values, dy: Values, g: ConvGeometry): Float32Array {
+export function maxPoolBackprop(x: Values, dy: Values, g: ConvGeometry, out?: Float32Array): Float32Array {
   const { batch: B, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW } = g;
   const { filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw } = g;
   const { dilationHeight: dh, dilationWidth: dw, padTop: pt, padLeft: pl } = g;
-  const dx = new Float32Array(B * H * W * C);
-  const best = new Float64Array(C);
-  const pos = new Int32Array(C);
+  const dx = out ?? new Float32Array(B * H * W * C);
+  if (KH === 2 && KW === 2 && sh === 2 && sw === 2 && dh === 1 && dw === 1 && pt === 0 && pl === 0) {
+    if (2 * OH <= H && 2 * OW <= W) {
+      maxPoolBackprop2x2(x, dy, g, dx);
+      return dx;
+    }
+  }
+  if (out !== undefined) dx.fill(0, 0, B * H * W * C);
+  const rowStep = dh * W * C;
+  const colStep = dw * C;
+  const pick = new Float64Array(2);
   for (let b = 0; b < B; b++) {
     for (let oh = 0; oh < OH; oh++) {
       const ihBase = oh * sh - pt;
-      const [khMin, khMax] = tapRange(ihBase, dh, H, KH);
+      const khMin = tapLo(ihBase, dh);
+      const khMax = tapHi(ihBase, dh, H, KH);
       for (let ow = 0; ow < OW; ow++) {
         const iwBase = ow * sw - pl;
-        const [kwMin, kwMax] = tapRange(iwBase, dw, W, KW);
-        best.fill(Number.NEGATIVE_INFINITY);
-        pos.fill(-1);
-        for (let kh = khMin; kh < khMax; kh++) {
-          for (let kw = kwMin; kw < kwMax; kw++) {
-            const xo = ((b * H + ihBase + kh * dh) * W + iwBase + kw * dw) * C;
-            for (let c = 0; c < C; c++) {
-              const v = x[xo + c]!;
-              if (v > best[c]!) {
-                best[c] = v;
-                pos[c] = xo + c;
-              }
+        const kwMin = tapLo(iwBase, dw);
+        const kwMax = tapHi(iwBase, dw, W, KW);
+        const dyo = ((b * OH + oh) * OW + ow) * C;
+        const first = ((b * H + ihBase + khMin * dh) * W + iwBase + kwMin * dw) * C;
+        if (khMax - khMin === 2 && kwMax - kwMin === 2) {
+          // the common 2x2 window, unrolled
+          for (let c = 0, i = first; c < C; c++, i++) {
+            let v = x[i]!;
+            let k = +(v > Number.NEGATIVE_INFINITY);
+            pick[0] = Number.NEGATIVE_INFINITY;
+            pick[1] = v;
+            let m = pick[k]!;
+            let at = k * (i + 1) - 1;
+            v = x[i + colStep]!;
+            k = +(v > m);
+            pick[0] = m;
+            pick[1] = v;
+            m = pick[k]!;
+            at += k * (i + colStep - at);
+            v = x[i + rowStep]!;
+            k = +(v > m);
+            pick[0] = m;
+            pick[1] = v;
+            m = pick[k]!;
+            at += k * (i + rowStep - at);
+            v = x[i + rowStep + colStep]!;
+            k = +(v > m);
+            at += k * (i + rowStep + colStep - at);
+            if (at >= 0) dx[at] = dx[at]! + dy[dyo + c]!;
+          }
+          continue;
+        }
+        for (let c = 0; c < C; c++) {
+          let m = Number.NEGATIVE_INFINITY;
+          let at = -1;
+          for (let kh = khMin, r = first + c; kh < khMax; kh++, r += rowStep) {
+            for (let kw = kwMin, i = r; kw < kwMax; kw++, i += colStep) {
+              const v = x[i]!;
+              const k = +(v > m);
+              pick[0] = m;
+              pick[1] = v;
+              m = pick[k]!;
+              at += k * (i - at);
             }
           }
-        }
-        const dyo = ((b * OH + oh) * OW + ow) * C;
-        for (let c = 0; c < C; c++) {
-          const p = pos[c]!;
-          if (p >= 0) dx[p] = dx[p]! + dy[dyo + c]!;
+          if (at >= 0) dx[at] = dx[at]! + dy[dyo + c]!;
         }
       }
     }
   }
   return dx;
+}
+
+/**
+ * {@link maxPoolBackprop} for 2x2 windows with stride 2 and no padding (the
+ * common case): windows do not overlap, so every input gradient is written
+ * once, the winner's as `dy` and the others as 0, with no zeroing pass first.
+ */
+function maxPoolBackprop2x2(x: Values, dy: Values, g: ConvGeometry, dx: Float32Array): void {
+  const { batch: B, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW } = g;
+  const rowStep = W * C;
+  const pick = new Float64Array(2);
+  const grad = new Float64Array(2);
+  for (let b = 0; b < B; b++) {
+    for (let oh = 0; oh < OH; oh++) {
+      for (let ow = 0; ow < OW; ow++) {
+        const first = ((b * H + 2 * oh) * W + 2 * ow) * C;
+        const dyo = ((b * OH + oh) * OW + ow) * C;
+        for (let c = 0, i = first; c < C; c++, i++) {
+          // index (0..3) of the first strict maximum, -1 if there is none
+          let v = x[i]!;
+          let k = +(v > Number.NEGATIVE_INFINITY);
+          pick[0] = Number.NEGATIVE_INFINITY;
+          pick[1] = v;
+          let m = pick[k]!;
+          let at = k - 1;
+          v = x[i + C]!;
+          k = +(v > m);
+          pick[0] = m;
+          pick[1] = v;
+          m = pick[k]!;
+          at += k * (1 - at);
+          v = x[i + rowStep]!;
+          k = +(v > m);
+          pick[0] = m;
+          pick[1] = v;
+          m = pick[k]!;
+          at += k * (2 - at);
+          v = x[i + rowStep + C]!;
+          k = +(v > m);
+          at += k * (3 - at);
+          grad[1] = dy[dyo + c]!;
+          dx[i] = grad[+(at === 0)]!;
+          dx[i + C] = grad[+(at === 1)]!;
+          dx[i + rowStep] = grad[+(at === 2)]!;
+          dx[i + rowStep + C] = grad[+(at === 3)]!;
+        }
+      }
+      // a last column outside every window
+      if (2 * OW < W) {
+        for (let r = 0; r < 2; r++) {
+          const o = ((b * H + 2 * oh + r) * W + 2 * OW) * C;
+          dx.fill(0, o, o + (W - 2 * OW) * C);
+        }
+      }
+    }
+    // a last row outside every window
+    if (2 * OH < H) dx.fill(0, (b * H + 2 * OH) * W * C, (b + 1) * H * W * C);
+  }
 }
 
 /**
@@ -398,10 +832,12 @@ export function avgPoolBackprop(dy: Values, g: ConvGeometry): Float32Array {
   for (let b = 0; b < B; b++) {
     for (let oh = 0; oh < OH; oh++) {
       const ihBase = oh * sh - pt;
-      const [khMin, khMax] = tapRange(ihBase, dh, H, KH);
+      const khMin = tapLo(ihBase, dh);
+      const khMax = tapHi(ihBase, dh, H, KH);
       for (let ow = 0; ow < OW; ow++) {
         const iwBase = ow * sw - pl;
-        const [kwMin, kwMax] = tapRange(iwBase, dw, W, KW);
+        const kwMin = tapLo(iwBase, dw);
+        const kwMax = tapHi(iwBase, dw, W, KW);
         const dyo = ((b * OH + oh) * OW + ow) * C;
         for (let kh = khMin; kh < khMax; kh++) {
           for (let kw = kwMin; kw < kwMax; kw++) {
@@ -423,10 +859,45 @@ export function avgPoolBackprop(dy: Values, g: ConvGeometry): Float32Array {
  * @param outer - Size of the leading (kept) block.
  * @param reduced - Size of the summed block.
  * @param inner - Size of the trailing (kept) block.
+ * @param out - Where to write the sums (every element is written); a new array if omitted.
  * @returns The sums, `[outer, inner]` flattened.
  */
-export function sumMiddle(x: Values, outer: number, reduced: number, inner: number): Float32Array {
-  const out = new Float32Array(outer * inner);
+export function sumMiddle(
+  x: Values,
+  outer: number,
+  reduced: number,
+  inner: number,
+  out: Float32Array = new Float32Array(outer * inner),
+): Float32Array {
+  if (inner <= 32) {
+    // few columns (bias gradients): four columns at a time in locals, one sweep each
+    for (let a = 0; a < outer; a++) {
+      const base = a * reduced * inner;
+      let c = 0;
+      for (; c + 3 < inner; c += 4) {
+        let s0 = 0;
+        let s1 = 0;
+        let s2 = 0;
+        let s3 = 0;
+        for (let r = 0, o = base + c; r < reduced; r++, o += inner) {
+          s0 += x[o]!;
+          s1 += x[o + 1]!;
+          s2 += x[o + 2]!;
+          s3 += x[o + 3]!;
+        }
+        out[a * inner + c] = s0;
+        out[a * inner + c + 1] = s1;
+        out[a * inner + c + 2] = s2;
+        out[a * inner + c + 3] = s3;
+      }
+      for (; c < inner; c++) {
+        let s0 = 0;
+        for (let r = 0, o = base + c; r < reduced; r++, o += inner) s0 += x[o]!;
+        out[a * inner + c] = s0;
+      }
+    }
+    return out;
+  }
   const acc = new Float64Array(inner);
   for (let a = 0; a < outer; a++) {
     acc.fill(0);
