@@ -6,6 +6,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import * as os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -89,6 +90,7 @@ function runTorch(epochs: number, threads: number): TrainingRow | string {
 export async function benchTraining({ epochs = 3 } = {}): Promise<{ markdown: string; rows: TrainingRow[] }> {
   const rows: TrainingRow[] = [];
   const notes: string[] = [];
+  const loadBefore = os.loadavg()[0]!;
   const torch1 = runTorch(epochs, 1);
   const torch2 = runTorch(epochs, 2);
   rows.push(await runTfjs('wasm', epochs));
@@ -98,6 +100,13 @@ export async function benchTraining({ epochs = 3 } = {}): Promise<{ markdown: st
     else rows.push(t);
   }
   const wasm = rows[0]!;
+  const load = Math.max(loadBefore, os.loadavg()[0]!);
+  const cores = os.cpus().length;
+  if (load > cores * 0.75) {
+    notes.push(
+      `the machine was loaded (1-minute load average up to ${load.toFixed(1)} on ${cores} cores): multi-threaded PyTorch collapses under contention, so these ratios are not reliable — re-run on an idle machine`,
+    );
+  }
   const torchRef = typeof torch2 === 'string' ? undefined : torch2;
   const table = markdownTable(
     [
