@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 
 import { benchAttacks } from './attacks.js';
 import { benchKernels } from './kernels.js';
+import { benchPruning } from './pruning.js';
 import { writeSection } from './results-file.js';
 import { benchTraining } from './training.js';
 
@@ -17,6 +18,7 @@ interface Section {
 const SECTIONS: Record<string, Section> = {
   training: { title: 'Training and inference speed (foundation)', run: () => benchTraining() },
   attacks: { title: 'Attacks: BadNets, blended, reflection (issue 3)', run: () => benchAttacks() },
+  pruning: { title: 'Fine-Pruning and ANP (issue 6)', run: () => benchPruning() },
   kernels: {
     title: 'Convolution kernels: stock tfjs vs registerFastKernels',
     run: () => benchKernels({ epoch: false, log: (l) => console.error(l) }),

@@ -87,5 +87,9 @@ export type { Trigger, TriggerKind, Placement, StampOptions } from './triggers/i
 export * as poisoning from './poisoning/index.js';
 export type { PoisonedData, LabelMap, PoisonMode, RateOf, Injection, TriggeredTestSet } from './poisoning/index.js';
 
+// defences
+export * as finePruning from './defences/fine-pruning.js';
+export * as anp from './defences/anp.js';
+
 // metrics
 export * as metrics from './metrics/index.js';

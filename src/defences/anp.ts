@@ -1,0 +1,952 @@
+/**
+ * Adversarial Neuron Pruning (ANP; Wu & Wang, NeurIPS 2021): finds the units
+ * (conv channels, dense units) that an adversarial perturbation of the
+ * weights most easily turns against the clean task — backdoor units are the
+ * most sensitive — by learning a soft pruning mask on a small clean set, and
+ * prunes the units whose mask falls below a threshold.
+ *
+ * Each perturbable unit k of layer l gets a mask m ∈ [0, 1] and multiplicative
+ * perturbations δ, ξ ∈ [−ε, ε] of its incoming weights and its bias: the unit
+ * computes σ((m + δ)·(w·x) + (1 + ξ)·b). Per mini-batch, δ and ξ are drawn
+ * uniformly from [−ε, ε] and moved one signed-gradient step of size ε up the
+ * clean loss (projected back onto [−ε, ε]); then the mask takes one SGD
+ * (momentum) step down α·L(m) + (1 − α)·L(m + δ, 1 + ξ) and is clipped to
+ * [0, 1].
+ *
+ * The optimisation needs the mask and the perturbations inside the forward
+ * pass, which the generic `Classifier` interface cannot give; so ANP runs on
+ * a {@link LayersModelClassifier} made of a linear chain of the layers
+ * listed in {@link ANP_SUPPORTED_LAYERS}, re-computing each layer's forward
+ * pass with tf ops from its weights. Models without BatchNorm are supported:
+ * the perturbed units are those of the conv and dense layers.
+ *
+ * @packageDocumentation
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+
+import { DEFAULT_BATCH_SIZE } from '../core/batching.js';
+import { requireCapabilities, type LayerInfo } from '../core/classifier.js';
+import {
+  CapabilityError,
+  InvalidArgumentError,
+  LayerNotFoundError,
+  NonFiniteError,
+  ShapeError,
+  UnsupportedError,
+} from '../core/errors.js';
+import { LayersModelClassifier } from '../core/layers-model.js';
+import { report, throwIfAborted, yieldToEventLoop } from '../core/progress.js';
+import { makeRng, type Rng } from '../core/rng.js';
+import type { LabeledData, LongRunningOptions, ProgressCallback } from '../core/types.js';
+import {
+  assertFiniteNumber,
+  assertFraction,
+  assertInRange,
+  assertInteger,
+  assertLabeledData,
+  assertOneOf,
+  assertOptionalFunction,
+  assertOptionalSignal,
+  assertPositiveInteger,
+  resolveOptions,
+} from '../core/validate.js';
+import { predictLabelsUnchecked } from '../metrics/predict.js';
+
+/** tfjs-layers classes ANP can run (re-implement) in its forward pass. */
+export const ANP_SUPPORTED_LAYERS: readonly string[] = Object.freeze([
+  'InputLayer',
+  'Conv2D',
+  'Dense',
+  'MaxPooling2D',
+  'AveragePooling2D',
+  'GlobalMaxPooling2D',
+  'GlobalAveragePooling2D',
+  'Flatten',
+  'Reshape',
+  'Activation',
+  'ReLU',
+  'LeakyReLU',
+  'ELU',
+  'Softmax',
+  'Dropout',
+  'SpatialDropout1D',
+  'GaussianNoise',
+  'GaussianDropout',
+  'AlphaDropout',
+  'BatchNormalization',
+  'BackdoorKitUnitMask',
+]);
+
+/** How the selected units are removed from the returned classifier. */
+export type AnpPruning = 'weights' | 'mask';
+
+/** Options of {@link repair}. */
+export interface AnpOptions extends LongRunningOptions {
+  /** Largest relative perturbation ε of a unit's weights and bias (paper, reference code: 0.4). @default 0.4 */
+  readonly epsilon?: number;
+  /** Trade-off α between the clean loss and the perturbed loss (paper, reference code: 0.2). @default 0.2 */
+  readonly alpha?: number;
+  /** Step size of the mask's SGD (reference code `--lr`: 0.2). @default 0.2 */
+  readonly maskLearningRate?: number;
+  /** Momentum of the mask's SGD (reference code: 0.9). @default 0.9 */
+  readonly momentum?: number;
+  /** Mask updates (mini-batches), drawn with replacement (reference code `--nb-iter`: 2000). @default 2000 */
+  readonly iterations?: number;
+  /** Samples per mini-batch (reference code: 128). @default 128 */
+  readonly batchSize?: number;
+  /**
+   * `'threshold'` prunes every unit whose mask is at most `threshold`;
+   * `'number'` prunes the `count` units with the smallest masks.
+   * @default 'threshold'
+   */
+  readonly pruneBy?: 'threshold' | 'number';
+  /** Mask threshold for `pruneBy: 'threshold'` (paper: 0.2). @default 0.2 */
+  readonly threshold?: number;
+  /** Units to prune for `pruneBy: 'number'` (required then). @default undefined */
+  readonly count?: number;
+  /**
+   * Names of the conv/dense layers whose units are perturbed, masked and may
+   * be pruned. `undefined`: every Conv2D and Dense layer except the last one
+   * (the classification head, which the reference implementation does not
+   * perturb either).
+   * @default undefined
+   */
+  readonly layers?: readonly string[];
+  /**
+   * `'weights'` (the paper's pruning: the unit's incoming weights are set to
+   * zero in a copy of the model, its bias is kept — exactly the model that a
+   * mask of 0 stood for during the optimisation); `'mask'`: a `UnitMask`
+   * layer with 0/1 factors is inserted after each layer, zeroing the units'
+   * outputs (bias included) and staying in force under further training.
+   * @default 'weights'
+   */
+  readonly pruning?: AnpPruning;
+  /** Samples per forward pass when measuring the clean accuracy. @default 256 */
+  readonly evalBatchSize?: number;
+  /** Seed of the mini-batch sampling and of the random start of δ, ξ. @default 0 */
+  readonly seed?: number;
+}
+
+/** Defaults of {@link repair}; the sources are listed in docs/defences/anp.md. */
+export const ANP_DEFAULTS = Object.freeze({
+  epsilon: 0.4,
+  alpha: 0.2,
+  maskLearningRate: 0.2,
+  momentum: 0.9,
+  iterations: 2000,
+  batchSize: 128,
+  pruneBy: 'threshold' as 'threshold' | 'number',
+  threshold: 0.2,
+  count: undefined as number | undefined,
+  layers: undefined as readonly string[] | undefined,
+  pruning: 'weights' as AnpPruning,
+  evalBatchSize: DEFAULT_BATCH_SIZE,
+  seed: 0,
+  onProgress: undefined as ProgressCallback | undefined,
+  signal: undefined as AbortSignal | undefined,
+});
+
+/** Smallest clean set {@link repair} accepts. */
+export const ANP_MIN_CLEAN_SAMPLES = 10;
+
+/** The learnt mask of one layer. */
+export interface AnpLayerMask {
+  /** Layer name. */
+  readonly layer: string;
+  /** Final mask value of each unit, in [0, 1]. */
+  readonly values: Float32Array;
+}
+
+/** One pruned unit. */
+export interface AnpPrunedUnit {
+  /** Layer name. */
+  readonly layer: string;
+  /** Unit index (conv channel / dense unit) in that layer. */
+  readonly unit: number;
+  /** Its final mask value. */
+  readonly mask: number;
+}
+
+/** Diagnostics of {@link repair} (plain data, JSON-serialisable). */
+export interface AnpReport {
+  /** Per-layer mask values, in forward order. */
+  readonly masks: AnpLayerMask[];
+  /** Pruned units, smallest mask first. */
+  readonly pruned: AnpPrunedUnit[];
+  /** Units that were perturbed and could be pruned, in all. */
+  readonly totalUnits: number;
+  /** Accuracy on `cleanData` before repair. */
+  readonly accuracyBefore: number;
+  /** Accuracy on `cleanData` of the returned classifier. */
+  readonly accuracyAfter: number;
+  /**
+   * Mean training loss α·L(m) + (1 − α)·L(m + δ) and clean-mask batch
+   * accuracy over each block of iterations (block = iterations / 20, at
+   * least 1), with the last iteration of the block.
+   */
+  readonly history: Array<{ iteration: number; loss: number; accuracy: number }>;
+}
+
+/** What {@link repair} returns. */
+export interface AnpResult extends AnpReport {
+  /** The pruned classifier: a new copy the caller owns; the input classifier is unchanged. */
+  readonly classifier: LayersModelClassifier;
+}
+
+const FN = 'anp.repair';
+
+// ---------------------------------------------------------------------------
+// The forward pass, re-implemented from the layers' weights.
+
+type Activation = (x: tf.Tensor) => tf.Tensor;
+
+const ACTIVATIONS: Readonly<Record<string, Activation>> = {
+  linear: (x) => x,
+  relu: (x) => tf.relu(x),
+  relu6: (x) => tf.relu6(x),
+  sigmoid: (x) => tf.sigmoid(x),
+  tanh: (x) => tf.tanh(x),
+  softmax: (x) => tf.softmax(x),
+  elu: (x) => tf.elu(x),
+  selu: (x) => tf.selu(x),
+  softplus: (x) => tf.softplus(x),
+  softsign: (x) => tf.div(x, tf.add(1, tf.abs(x))),
+  swish: (x) => tf.mul(x, tf.sigmoid(x)),
+};
+
+/** One step of the chain. Affine steps carry the perturbable units. */
+interface Step {
+  readonly name: string;
+  readonly className: string;
+  /** For conv/dense: the linear map without bias. */
+  readonly linear?: (x: tf.Tensor) => tf.Tensor;
+  readonly bias?: tf.Tensor1D | null;
+  readonly activation?: string;
+  readonly units?: number;
+  /** For every other layer: the whole computation. */
+  readonly apply?: (x: tf.Tensor) => tf.Tensor;
+}
+
+/** Per-unit coefficients for one affine step: scale of w·x, scale of b. */
+interface Coefficients {
+  readonly weight: tf.Tensor;
+  readonly bias: tf.Tensor | null;
+}
+
+function weightOf(layer: tfl.layers.Layer, suffix: string): tf.Tensor | null {
+  const v = layer.weights.find((w) => w.originalName.endsWith(`/${suffix}`) || w.originalName === suffix);
+  return v === undefined ? null : v.read();
+}
+
+function activationOf(layer: tfl.layers.Layer, name: unknown): string {
+  const key = typeof name === 'string' ? name : 'linear';
+  if (!(key in ACTIVATIONS)) {
+    throw new UnsupportedError(
+      { fn: FN, arg: 'classifier', value: `${layer.getClassName()} '${layer.name}' activation '${key}'` },
+      `uses an activation ANP cannot re-compute (supported: ${Object.keys(ACTIVATIONS).join(', ')})`,
+    );
+  }
+  return key;
+}
+
+function pair(v: unknown, fallback: number): [number, number] {
+  if (Array.isArray(v)) return [Number(v[0] ?? fallback), Number(v[1] ?? v[0] ?? fallback)];
+  if (typeof v === 'number') return [v, v];
+  return [fallback, fallback];
+}
+
+function unsupported(layer: tfl.layers.Layer, detail: string): never {
+  throw new UnsupportedError(
+    { fn: FN, arg: 'classifier', value: `${layer.getClassName()} '${layer.name}'` },
+    `has a layer ANP cannot run: ${detail}`,
+  );
+}
+
+/** Compiles one layer into a {@link Step}, or throws UnsupportedError naming its class. */
+function compileLayer(layer: tfl.layers.Layer): Step | null {
+  const cls = layer.getClassName();
+  const cfg = layer.getConfig() as Record<string, unknown>;
+  const name = layer.name;
+  if (cfg.dataFormat !== undefined && cfg.dataFormat !== 'channelsLast') {
+    unsupported(layer, `dataFormat '${String(cfg.dataFormat)}' (only channelsLast)`);
+  }
+  switch (cls) {
+    case 'InputLayer':
+      return null;
+    case 'Conv2D': {
+      const kernel = weightOf(layer, 'kernel') as tf.Tensor4D;
+      const padding = cfg.padding as string;
+      if (padding !== 'valid' && padding !== 'same') unsupported(layer, `padding '${padding}'`);
+      const strides = pair(cfg.strides, 1);
+      const dilations = pair(cfg.dilationRate, 1);
+      return {
+        name,
+        className: cls,
+        linear: (x) => tf.conv2d(x as tf.Tensor4D, kernel, strides, padding as 'valid' | 'same', 'NHWC', dilations),
+        bias: cfg.useBias === false ? null : (weightOf(layer, 'bias') as tf.Tensor1D),
+        activation: activationOf(layer, cfg.activation),
+        units: kernel.shape[3],
+      };
+    }
+    case 'Dense': {
+      const kernel = weightOf(layer, 'kernel') as tf.Tensor2D;
+      const [inDim, units] = kernel.shape;
+      return {
+        name,
+        className: cls,
+        linear: (x) => {
+          if (x.rank === 2) return tf.matMul(x as tf.Tensor2D, kernel);
+          const flat = tf.matMul(tf.reshape(x, [-1, inDim]), kernel);
+          return tf.reshape(flat, [...x.shape.slice(0, -1), units]);
+        },
+        bias: cfg.useBias === false ? null : (weightOf(layer, 'bias') as tf.Tensor1D),
+        activation: activationOf(layer, cfg.activation),
+        units,
+      };
+    }
+    case 'MaxPooling2D':
+    case 'AveragePooling2D': {
+      const size = pair(cfg.poolSize, 2);
+      const strides = cfg.strides === null || cfg.strides === undefined ? size : pair(cfg.strides, 1);
+      const padding = cfg.padding as 'valid' | 'same';
+      const pool = cls === 'MaxPooling2D' ? tf.maxPool : tf.avgPool;
+      return { name, className: cls, apply: (x) => pool(x as tf.Tensor4D, size, strides, padding) };
+    }
+    case 'GlobalMaxPooling2D':
+      return { name, className: cls, apply: (x) => tf.max(x, [1, 2]) };
+    case 'GlobalAveragePooling2D':
+      return { name, className: cls, apply: (x) => tf.mean(x, [1, 2]) };
+    case 'Flatten':
+      return { name, className: cls, apply: (x) => tf.reshape(x, [x.shape[0]!, -1]) };
+    case 'Reshape': {
+      const target = cfg.targetShape as number[];
+      return { name, className: cls, apply: (x) => tf.reshape(x, [x.shape[0]!, ...target]) };
+    }
+    case 'Activation': {
+      const act = ACTIVATIONS[activationOf(layer, cfg.activation)]!;
+      return { name, className: cls, activation: cfg.activation as string, apply: act };
+    }
+    case 'ReLU': {
+      const max = cfg.maxValue;
+      return {
+        name,
+        className: cls,
+        apply: (x) => (typeof max === 'number' ? tf.clipByValue(x, 0, max) : tf.relu(x)),
+      };
+    }
+    case 'LeakyReLU': {
+      const alpha = typeof cfg.alpha === 'number' ? cfg.alpha : 0.3;
+      return { name, className: cls, apply: (x) => tf.leakyRelu(x, alpha) };
+    }
+    case 'ELU': {
+      const alpha = typeof cfg.alpha === 'number' ? cfg.alpha : 1;
+      if (alpha !== 1) unsupported(layer, `ELU alpha ${alpha} (only 1)`);
+      return { name, className: cls, apply: (x) => tf.elu(x) };
+    }
+    case 'Softmax': {
+      const axis = typeof cfg.axis === 'number' ? cfg.axis : -1;
+      return { name, className: cls, activation: 'softmax', apply: (x) => tf.softmax(x, axis) };
+    }
+    case 'Dropout':
+    case 'SpatialDropout1D':
+    case 'GaussianNoise':
+    case 'GaussianDropout':
+    case 'AlphaDropout':
+      return { name, className: cls, apply: (x) => x };
+    case 'BatchNormalization': {
+      const axis = typeof cfg.axis === 'number' ? cfg.axis : -1;
+      const rank = (layer.outputShape as Array<number | null>).length;
+      if (axis !== -1 && axis !== rank - 1) unsupported(layer, `BatchNormalization axis ${axis} (only the last)`);
+      const eps = typeof cfg.epsilon === 'number' ? cfg.epsilon : 1e-3;
+      const gamma = weightOf(layer, 'gamma');
+      const beta = weightOf(layer, 'beta');
+      const mean = weightOf(layer, 'moving_mean');
+      const variance = weightOf(layer, 'moving_variance');
+      if (mean === null || variance === null) unsupported(layer, 'BatchNormalization without moving statistics');
+      return {
+        name,
+        className: cls,
+        apply: (x) => tf.batchNorm(x, mean, variance, beta ?? undefined, gamma ?? undefined, eps),
+      };
+    }
+    case 'BackdoorKitUnitMask': {
+      const mask = weightOf(layer, 'mask');
+      if (mask === null) unsupported(layer, 'UnitMask without its mask weight');
+      return { name, className: cls, apply: (x) => tf.mul(x, mask) };
+    }
+    default:
+      return unsupported(layer, `class ${cls} (supported: ${ANP_SUPPORTED_LAYERS.join(', ')})`);
+  }
+}
+
+/** The model as a chain of steps; checks the topology is linear. */
+function compileModel(model: tfl.LayersModel): Step[] {
+  const layers = model.layers;
+  const steps: Step[] = [];
+  let previous: tfl.layers.Layer | null = null;
+  for (const layer of layers) {
+    const isInput = layer.getClassName() === 'InputLayer';
+    if (!isInput) {
+      const nodes = layer.inboundNodes;
+      const inbound = nodes.length === 1 ? nodes[0]!.inboundLayers : [];
+      const ok =
+        nodes.length === 1 &&
+        inbound.length === 1 &&
+        (previous === null ? inbound[0]!.getClassName() === 'InputLayer' : inbound[0] === previous);
+      if (!ok) {
+        throw new UnsupportedError(
+          { fn: FN, arg: 'classifier', value: `${layer.getClassName()} '${layer.name}'` },
+          'must be a linear chain of layers (each layer fed by the one before it, used once); ANP cannot run branching models',
+        );
+      }
+      previous = layer;
+    }
+    const step = compileLayer(layer);
+    if (step !== null) steps.push(step);
+  }
+  const last = previous;
+  if (last === null || model.outputs[0]!.sourceLayer !== last) {
+    throw new UnsupportedError({ fn: FN, arg: 'classifier' }, 'must output the last layer of its chain');
+  }
+  return steps;
+}
+
+/**
+ * The compiled network: `logits(x, coeffs)` runs the chain with per-unit
+ * coefficients on the perturbable steps and returns the pre-softmax scores
+ * when the model ends in a softmax (`outputsLogits` true), else the model's
+ * raw output.
+ */
+class Network {
+  readonly steps: Step[];
+  /** Index into `steps` of each perturbable step. */
+  readonly perturbable: number[];
+  /** Whether `forward` returns logits (a final softmax was dropped, or the model outputs logits). */
+  readonly outputsLogits: boolean;
+  private readonly dropFinalSoftmax: 'layer' | 'activation' | null;
+
+  constructor(classifier: LayersModelClassifier, perturbed: readonly string[]) {
+    this.steps = compileModel(classifier.model);
+    this.perturbable = perturbed.map((n) => this.steps.findIndex((s) => s.name === n));
+    const last = this.steps[this.steps.length - 1]!;
+    if (classifier.output === 'logits') {
+      this.dropFinalSoftmax = null;
+      this.outputsLogits = true;
+    } else if (last.apply !== undefined && last.activation === 'softmax') {
+      this.dropFinalSoftmax = 'layer';
+      this.outputsLogits = true;
+    } else if (last.linear !== undefined && last.activation === 'softmax') {
+      this.dropFinalSoftmax = 'activation';
+      this.outputsLogits = true;
+    } else {
+      this.dropFinalSoftmax = null;
+      this.outputsLogits = false;
+    }
+  }
+
+  /** Runs the chain; `coeffs[j]` applies to `steps[perturbable[j]]` (null: unperturbed). */
+  forward(x: tf.Tensor, coeffs: ReadonlyArray<Coefficients | null>): tf.Tensor2D {
+    let h = x;
+    const n = this.steps.length;
+    const coeffAt = new Map<number, Coefficients | null>();
+    this.perturbable.forEach((s, j) => coeffAt.set(s, coeffs[j] ?? null));
+    for (let i = 0; i < n; i++) {
+      const step = this.steps[i]!;
+      const isLast = i === n - 1;
+      if (step.apply !== undefined) {
+        if (isLast && this.dropFinalSoftmax === 'layer') continue;
+        h = step.apply(h);
+        continue;
+      }
+      let z = step.linear!(h);
+      const c = coeffAt.get(i) ?? null;
+      if (c !== null) z = tf.mul(z, c.weight);
+      if (step.bias !== null && step.bias !== undefined) {
+        z = tf.add(z, c !== null && c.bias !== null ? tf.mul(step.bias, c.bias) : step.bias);
+      }
+      h = isLast && this.dropFinalSoftmax === 'activation' ? z : ACTIVATIONS[step.activation!]!(z);
+    }
+    return h as tf.Tensor2D;
+  }
+
+  /** Mean cross-entropy of the forward pass against one-hot labels. */
+  loss(x: tf.Tensor, oneHot: tf.Tensor2D, coeffs: ReadonlyArray<Coefficients | null>): tf.Scalar {
+    const out = this.forward(x, coeffs);
+    if (this.outputsLogits) return tf.losses.softmaxCrossEntropy(oneHot, out) as tf.Scalar;
+    const p = tf.clipByValue(out, 1e-7, 1 - 1e-7);
+    return tf.neg(tf.mean(tf.sum(tf.mul(oneHot, tf.log(p)), -1))) as tf.Scalar;
+  }
+}
+
+// ---------------------------------------------------------------------------
+
+function resolveAnpOptions(options: unknown): typeof ANP_DEFAULTS {
+  const o = resolveOptions(FN, ANP_DEFAULTS, options);
+  assertInRange(FN, 'options.epsilon', o.epsilon, 0, 1);
+  assertFraction(FN, 'options.alpha', o.alpha);
+  assertInRange(FN, 'options.maskLearningRate', o.maskLearningRate, 0, Infinity, { minOpen: true });
+  assertInRange(FN, 'options.momentum', o.momentum, 0, 1, { maxOpen: true });
+  assertPositiveInteger(FN, 'options.iterations', o.iterations);
+  assertPositiveInteger(FN, 'options.batchSize', o.batchSize);
+  checkPruneOptions(FN, o);
+  if (o.layers !== undefined) {
+    if (!Array.isArray(o.layers) || o.layers.length === 0 || o.layers.some((l) => typeof l !== 'string')) {
+      throw new InvalidArgumentError(
+        { fn: FN, arg: 'options.layers', value: o.layers },
+        'must be a non-empty array of layer names',
+      );
+    }
+    if (new Set(o.layers).size !== o.layers.length) {
+      throw new InvalidArgumentError({ fn: FN, arg: 'options.layers', value: o.layers }, 'must not repeat a layer');
+    }
+  }
+  assertPositiveInteger(FN, 'options.evalBatchSize', o.evalBatchSize);
+  assertFiniteNumber(FN, 'options.seed', o.seed);
+  assertOptionalFunction(FN, 'options.onProgress', o.onProgress);
+  assertOptionalSignal(FN, o.signal);
+  return o;
+}
+
+/** The layers ANP perturbs: the named ones (checked), or every Conv2D/Dense but the last. */
+function resolvePerturbedLayers(classifier: LayersModelClassifier, names: readonly string[] | undefined): LayerInfo[] {
+  const affine = classifier.layers.filter((l) => l.className === 'Conv2D' || l.className === 'Dense');
+  if (names === undefined) {
+    const chosen = affine.slice(0, -1);
+    if (chosen.length === 0) {
+      throw new LayerNotFoundError(
+        { fn: FN, arg: 'classifier' },
+        'has no conv or dense layer before its output layer to perturb; name layers with options.layers',
+      );
+    }
+    return chosen;
+  }
+  return names.map((name, i) => {
+    const info = classifier.layers.find((l) => l.name === name);
+    if (info === undefined) {
+      throw new LayerNotFoundError(
+        { fn: FN, arg: `options.layers[${i}]`, value: name },
+        `must name a layer of the model (layers: ${classifier.layers.map((l) => l.name).join(', ')})`,
+      );
+    }
+    if (info.className !== 'Conv2D' && info.className !== 'Dense') {
+      throw new InvalidArgumentError(
+        { fn: FN, arg: `options.layers[${i}]`, value: name },
+        `must name a Conv2D or Dense layer (it is a ${info.className})`,
+      );
+    }
+    return info;
+  });
+}
+
+/**
+ * Self-check: the re-implemented forward pass must reproduce the model's own
+ * predictions on a few samples, or ANP would optimise a different network.
+ */
+async function checkForward(classifier: LayersModelClassifier, network: Network, x: tf.Tensor4D): Promise<void> {
+  const k = Math.min(x.shape[0], 16);
+  const diff = tf.tidy(() => {
+    const xb = tf.slice(x, [0, 0, 0, 0], [k, -1, -1, -1]);
+    const mine = network.forward(xb, []);
+    const probs = network.outputsLogits ? tf.softmax(mine) : mine;
+    return tf.max(tf.abs(tf.sub(probs, classifier.predict(xb))));
+  });
+  const worst = (await diff.data())[0]!;
+  diff.dispose();
+  if (!(worst <= 1e-3)) {
+    throw new UnsupportedError(
+      { fn: FN, arg: 'classifier', value: `max |difference| ${worst}` },
+      "could not be re-computed faithfully from its layers' weights (a layer setting ANP does not model)",
+    );
+  }
+}
+
+async function accuracyOf(classifier: LayersModelClassifier, data: LabeledData, batchSize: number): Promise<number> {
+  const pred = await predictLabelsUnchecked(FN, classifier, data.x, batchSize);
+  let hit = 0;
+  for (let i = 0; i < pred.length; i++) if (pred[i] === data.y[i]) hit++;
+  return hit / pred.length;
+}
+
+function uniform(rng: Rng, n: number, eps: number): Float32Array {
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = (2 * rng.next() - 1) * eps;
+  return out;
+}
+
+/** The units to prune, smallest mask first. */
+function selectPruned(
+  masks: AnpLayerMask[],
+  pruneBy: 'threshold' | 'number',
+  threshold: number,
+  count: number,
+): AnpPrunedUnit[] {
+  const all: AnpPrunedUnit[] = [];
+  for (const m of masks) m.values.forEach((v, unit) => all.push({ layer: m.layer, unit, mask: v }));
+  const order = masks.map((m) => m.layer);
+  all.sort((a, b) => a.mask - b.mask || order.indexOf(a.layer) - order.indexOf(b.layer) || a.unit - b.unit);
+  // masks are float32: compare with the threshold at the same precision
+  const limit = Math.fround(threshold);
+  return pruneBy === 'threshold' ? all.filter((u) => u.mask <= limit) : all.slice(0, count);
+}
+
+/** A copy of `classifier` with the pruned units removed as `how` says. */
+function buildPruned(
+  classifier: LayersModelClassifier,
+  masks: AnpLayerMask[],
+  pruned: AnpPrunedUnit[],
+  how: AnpPruning,
+): LayersModelClassifier {
+  const keepOf = new Map<string, Float32Array>();
+  for (const m of masks) keepOf.set(m.layer, new Float32Array(m.values.length).fill(1));
+  for (const p of pruned) keepOf.get(p.layer)![p.unit] = 0;
+  if (how === 'mask') {
+    let current = classifier;
+    for (const m of masks) {
+      const keep = keepOf.get(m.layer)!;
+      if (keep.every((v) => v === 1)) continue;
+      const next = current.withUnitMask(m.layer, keep);
+      if (current !== classifier) current.dispose();
+      current = next;
+    }
+    return current === classifier ? classifier.clone() : current;
+  }
+  const copy = classifier.clone();
+  try {
+    for (const m of masks) {
+      const keep = keepOf.get(m.layer)!;
+      if (keep.every((v) => v === 1)) continue;
+      const layer = copy.model.getLayer(m.layer);
+      tf.tidy(() => {
+        const keepT = tf.tensor1d(keep, 'float32');
+        layer.setWeights(
+          layer.getWeights().map((w, i) => (layer.weights[i]!.originalName.endsWith('/kernel') ? tf.mul(w, keepT) : w)),
+        );
+      });
+    }
+  } catch (e) {
+    copy.dispose();
+    throw e;
+  }
+  return copy;
+}
+
+/** Options of {@link prune}: the pruning half of {@link AnpOptions}. */
+export type AnpPruneOptions = Pick<AnpOptions, 'pruneBy' | 'threshold' | 'count' | 'pruning'>;
+
+/** Defaults of {@link prune} (the same as {@link ANP_DEFAULTS}). */
+export const ANP_PRUNE_DEFAULTS = Object.freeze({
+  pruneBy: ANP_DEFAULTS.pruneBy,
+  threshold: ANP_DEFAULTS.threshold,
+  count: ANP_DEFAULTS.count,
+  pruning: ANP_DEFAULTS.pruning,
+});
+
+/**
+ * Prunes a classifier by given ANP mask values (e.g. the `masks` of an
+ * earlier {@link repair}), without optimising again: the second step of the
+ * reference implementation (`prune_neuron_cifar.py`), for trying several
+ * thresholds or counts on one optimisation.
+ *
+ * @param classifier - The classifier the masks were learnt on. Never modified.
+ * @param masks - Per-layer mask values (one per unit of each named layer).
+ * @param options - See {@link AnpPruneOptions}.
+ * @returns A new pruned classifier (the caller owns it) and the pruned units, smallest mask first.
+ * @throws {@link LayerNotFoundError} for a mask of an unknown layer;
+ *   {@link ShapeError} for a mask of the wrong length; {@link NonFiniteError}
+ *   for a mask value that is not finite; {@link InvalidArgumentError} for a
+ *   bad option; {@link CapabilityError} if `classifier` is not a LayersModelClassifier.
+ *
+ * @example
+ * ```ts
+ * const first = await anp.repair(suspect, clean500);
+ * const stricter = anp.prune(suspect, first.masks, { threshold: 0.5 });
+ * ```
+ */
+export function prune(
+  classifier: LayersModelClassifier,
+  masks: readonly AnpLayerMask[],
+  options?: AnpPruneOptions,
+): { classifier: LayersModelClassifier; pruned: AnpPrunedUnit[] } {
+  const fn = 'anp.prune';
+  const o = resolveOptions(fn, ANP_PRUNE_DEFAULTS, options);
+  checkPruneOptions(fn, o);
+  if (!(classifier instanceof LayersModelClassifier)) {
+    throw new CapabilityError({ fn, arg: 'classifier' }, 'must be a LayersModelClassifier (see fromLayersModel)');
+  }
+  if (!Array.isArray(masks) || masks.length === 0) {
+    throw new InvalidArgumentError(
+      { fn, arg: 'masks', value: masks },
+      'must be a non-empty array of { layer, values }',
+    );
+  }
+  const seen = new Set<string>();
+  const clean: AnpLayerMask[] = masks.map((m: AnpLayerMask, i: number) => {
+    const info = classifier.layers.find((l) => l.name === m?.layer);
+    if (info === undefined || (info.className !== 'Conv2D' && info.className !== 'Dense')) {
+      throw new LayerNotFoundError(
+        { fn, arg: `masks[${i}].layer`, value: m?.layer },
+        'must name a Conv2D or Dense layer of the classifier',
+      );
+    }
+    if (seen.has(info.name)) {
+      throw new InvalidArgumentError({ fn, arg: `masks[${i}].layer`, value: info.name }, 'must not repeat a layer');
+    }
+    seen.add(info.name);
+    const values = m.values as ArrayLike<number> | undefined;
+    if (values === undefined || values === null || typeof values.length !== 'number' || values.length !== info.units) {
+      throw new ShapeError(
+        { fn, arg: `masks[${i}].values`, value: values },
+        `must hold one value per unit of '${info.name}' (${info.units})`,
+      );
+    }
+    for (let u = 0; u < values.length; u++) {
+      if (typeof values[u] !== 'number' || !Number.isFinite(values[u])) {
+        throw new NonFiniteError({ fn, arg: `masks[${i}].values[${u}]`, value: values[u] }, 'must be a finite number');
+      }
+    }
+    return { layer: info.name, values: Float32Array.from(values) };
+  });
+  const total = clean.reduce((a, m) => a + m.values.length, 0);
+  if (o.count !== undefined && o.count > total) {
+    throw new InvalidArgumentError(
+      { fn, arg: 'options.count', value: o.count },
+      `must be at most the number of masked units (${total})`,
+    );
+  }
+  const pruned = selectPruned(clean, o.pruneBy, o.threshold, o.count ?? 0);
+  return { classifier: buildPruned(classifier, clean, pruned, o.pruning), pruned };
+}
+
+function checkPruneOptions(fn: string, o: typeof ANP_PRUNE_DEFAULTS): void {
+  assertOneOf(fn, 'options.pruneBy', o.pruneBy, ['threshold', 'number'] as const);
+  assertFraction(fn, 'options.threshold', o.threshold);
+  if (o.count !== undefined) assertInteger(fn, 'options.count', o.count, 0);
+  if (o.pruneBy === 'number' && o.count === undefined) {
+    throw new InvalidArgumentError(
+      { fn, arg: 'options.count', value: undefined },
+      "must be given (an integer >= 0) when options.pruneBy is 'number'",
+    );
+  }
+  assertOneOf(fn, 'options.pruning', o.pruning, ['weights', 'mask'] as const);
+}
+
+/**
+ * Repairs a backdoored classifier with Adversarial Neuron Pruning (Wu & Wang
+ * 2021).
+ *
+ * Steps:
+ * 1. give every unit of the perturbed layers a mask m = 1 and perturbations
+ *    δ, ξ (the unit computes σ((m + δ)·(w·x) + (1 + ξ)·b));
+ * 2. for `iterations` mini-batches of `batchSize` clean samples (drawn with
+ *    replacement): draw δ, ξ ~ U(−ε, ε), take one step
+ *    δ ← clip(δ + ε·sign(∇δ L), −ε, ε) (and likewise ξ) up the clean loss,
+ *    then one SGD-momentum step on m down
+ *    α·L(m, δ = 0, ξ = 0) + (1 − α)·L(m + δ, 1 + ξ), and clip m to [0, 1];
+ * 3. prune the units whose mask is at most `threshold` (or the `count`
+ *    smallest), in a copy of the model.
+ *
+ * @param classifier - A {@link LayersModelClassifier} (from
+ *   `fromLayersModel`) whose model is a linear chain of
+ *   {@link ANP_SUPPORTED_LAYERS}. Never modified.
+ * @param cleanData - Clean labelled data (the paper uses 1% of the training
+ *   set, ~500 samples; at least {@link ANP_MIN_CLEAN_SAMPLES}). Never modified.
+ * @param options - See {@link AnpOptions}.
+ * @returns The pruned classifier (new; the caller owns it) and the
+ *   diagnostics of {@link AnpReport}.
+ * @throws {@link CapabilityError} if `classifier` is not a
+ *   LayersModelClassifier; {@link UnsupportedError} naming the layer class
+ *   for a layer ANP cannot run, or a branching model;
+ *   {@link LayerNotFoundError} for an unknown name in `options.layers`;
+ *   {@link InvalidArgumentError} for an option out of range (e.g. a
+ *   threshold outside [0, 1]) or too few clean samples; the data errors of
+ *   `assertLabeledData`; {@link AbortError} when `options.signal` aborts.
+ *
+ * @example
+ * ```ts
+ * const { classifier: repaired, pruned, masks } = await anp.repair(suspect, clean500, { seed: 0 });
+ * console.log(pruned.length, masks.map((m) => m.layer)); // 21 ['conv1', 'conv2', 'dense1']
+ * repaired.dispose();
+ * ```
+ */
+export async function repair(
+  classifier: LayersModelClassifier,
+  cleanData: LabeledData,
+  options?: AnpOptions,
+): Promise<AnpResult> {
+  const o = resolveAnpOptions(options);
+  requireCapabilities(FN, 'classifier', classifier, ['layers', 'train']);
+  if (!(classifier instanceof LayersModelClassifier)) {
+    throw new CapabilityError(
+      { fn: FN, arg: 'classifier' },
+      'must be a LayersModelClassifier (wrap a tfjs-layers model with fromLayersModel): ANP re-computes the forward pass from the layers',
+    );
+  }
+  const layerInfos = resolvePerturbedLayers(classifier, o.layers);
+  const network = new Network(
+    classifier,
+    layerInfos.map((l) => l.name),
+  );
+  assertLabeledData(FN, 'cleanData', cleanData, {
+    inputShape: classifier.inputShape,
+    numClasses: classifier.numClasses,
+  });
+  const n = cleanData.y.length;
+  if (n < ANP_MIN_CLEAN_SAMPLES) {
+    throw new InvalidArgumentError(
+      { fn: FN, arg: 'cleanData', value: `${n} samples` },
+      `must hold at least ${ANP_MIN_CLEAN_SAMPLES} samples`,
+    );
+  }
+  const totalUnits = layerInfos.reduce((a, l) => a + l.units, 0);
+  if (o.count !== undefined && o.count > totalUnits) {
+    throw new InvalidArgumentError(
+      { fn: FN, arg: 'options.count', value: o.count },
+      `must be at most the number of perturbed units (${totalUnits})`,
+    );
+  }
+  await checkForward(classifier, network, cleanData.x);
+  throwIfAborted(o.signal, FN);
+  const live = o.onProgress !== undefined || o.signal !== undefined;
+  const accuracyBefore = await accuracyOf(classifier, cleanData, o.evalBatchSize);
+
+  const rng = makeRng(o.seed, FN);
+  const batchRng = rng.derive('batches');
+  const noiseRng = rng.derive('noise');
+  const L = layerInfos.length;
+  const units = network.perturbable.map((s) => network.steps[s]!.units!);
+  const hasBias = network.perturbable.map((s) => {
+    const b = network.steps[s]!.bias;
+    return b !== null && b !== undefined;
+  });
+  const eps = o.epsilon;
+  const perturb = eps > 0;
+  const blockSize = Math.max(1, Math.floor(o.iterations / 20));
+
+  // state that crosses iterations: masks and their momentum buffers, the labels
+  let masks: tf.Tensor1D[] = units.map((u) => tf.ones([u]) as tf.Tensor1D);
+  let velocity: tf.Tensor1D[] = units.map((u) => tf.zeros([u]) as tf.Tensor1D);
+  const yAll = tf.tensor1d(cleanData.y, 'int32');
+  const history: AnpReport['history'] = [];
+  let blockStats: tf.Tensor1D | null = null; // [loss sum, correct, samples]
+  try {
+    for (let it = 0; it < o.iterations; it++) {
+      throwIfAborted(o.signal, FN);
+      const idx = new Int32Array(o.batchSize);
+      for (let i = 0; i < o.batchSize; i++) idx[i] = batchRng.int(n);
+      const d0 = units.map((u) => (perturb ? uniform(noiseRng, u, eps) : null));
+      const x0 = units.map((u, j) => (perturb && hasBias[j] ? uniform(noiseRng, u, eps) : null));
+      const step = tf.tidy(() => {
+        const idxT = tf.tensor1d(idx, 'int32');
+        const xb = tf.gather(cleanData.x, idxT);
+        const yb = tf.gather(yAll, idxT);
+        const oneHot = tf.oneHot(yb, classifier.numClasses) as tf.Tensor2D;
+        // 1. adversarial perturbation: random start, one signed-gradient ascent step, projection
+        let delta: tf.Tensor1D[] = [];
+        let xi: Array<tf.Tensor1D | null> = [];
+        if (perturb) {
+          delta = d0.map((d) => tf.tensor1d(d!));
+          xi = x0.map((v) => (v === null ? null : tf.tensor1d(v)));
+          const biasIdx = xi.map((v, j) => (v === null ? -1 : j)).filter((j) => j >= 0);
+          const grads = tf.grads((...p: tf.Tensor[]) => {
+            const ds = p.slice(0, L);
+            const bs = p.slice(L);
+            const coeffs = ds.map((d, j) => {
+              const k = biasIdx.indexOf(j);
+              return { weight: tf.add(masks[j]!, d), bias: k >= 0 ? tf.add(1, bs[k]!) : null };
+            });
+            return network.loss(xb, oneHot, coeffs);
+          })([...delta, ...biasIdx.map((j) => xi[j]!)]);
+          delta = delta.map(
+            (d, j) => tf.clipByValue(tf.add(d, tf.mul(eps, tf.sign(grads[j]!))), -eps, eps) as tf.Tensor1D,
+          );
+          xi = xi.map((v, j) => {
+            if (v === null) return null;
+            const g = grads[L + biasIdx.indexOf(j)]!;
+            return tf.clipByValue(tf.add(v, tf.mul(eps, tf.sign(g))), -eps, eps) as tf.Tensor1D;
+          });
+        }
+        // 2. mask step on alpha * L(clean mask) + (1 - alpha) * L(perturbed)
+        let correct: tf.Scalar | undefined;
+        const { value, grads } = tf.valueAndGrads((...ms: tf.Tensor[]) => {
+          const clean = network.forward(
+            xb,
+            ms.map((m) => ({ weight: m, bias: null })),
+          );
+          // kept: the gradient's forward pass runs in its own tidy
+          correct = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(clean, 1), yb), 'float32'))) as tf.Scalar;
+          const natural = network.outputsLogits
+            ? (tf.losses.softmaxCrossEntropy(oneHot, clean) as tf.Scalar)
+            : (tf.neg(tf.mean(tf.sum(tf.mul(oneHot, tf.log(tf.clipByValue(clean, 1e-7, 1 - 1e-7))), -1))) as tf.Scalar);
+          if (!perturb) return natural;
+          const robust = network.loss(
+            xb,
+            oneHot,
+            ms.map((m, j) => ({ weight: tf.add(m, delta[j]!), bias: xi[j] === null ? null : tf.add(1, xi[j]!) })),
+          );
+          return tf.add(tf.mul(o.alpha, natural), tf.mul(1 - o.alpha, robust)) as tf.Scalar;
+        })(masks);
+        const newVelocity = velocity.map((v, j) => tf.add(tf.mul(o.momentum, v), grads[j]!) as tf.Tensor1D);
+        const newMasks = masks.map(
+          (m, j) => tf.clipByValue(tf.sub(m, tf.mul(o.maskLearningRate, newVelocity[j]!)), 0, 1) as tf.Tensor1D,
+        );
+        const stats = tf.stack([tf.mul(value, o.batchSize), correct!, tf.scalar(o.batchSize)]) as tf.Tensor1D;
+        correct!.dispose();
+        const acc = blockStats === null ? stats : tf.add(blockStats, stats);
+        return { newMasks, newVelocity, acc: acc as tf.Tensor1D };
+      });
+      for (const t of masks) t.dispose();
+      for (const t of velocity) t.dispose();
+      blockStats?.dispose();
+      masks = step.newMasks;
+      velocity = step.newVelocity;
+      blockStats = step.acc;
+      const done = it + 1;
+      if (done % blockSize === 0 || done === o.iterations) {
+        const [lossSum, correct, count] = Array.from(await blockStats.data());
+        blockStats.dispose();
+        blockStats = null;
+        const entry = { iteration: done, loss: lossSum! / count!, accuracy: correct! / count! };
+        history.push(entry);
+        report(o.onProgress, {
+          stage: 'anp:optimize',
+          done,
+          total: o.iterations,
+          metrics: { loss: entry.loss, accuracy: entry.accuracy },
+        });
+      } else {
+        report(o.onProgress, { stage: 'anp:optimize', done, total: o.iterations });
+      }
+      if (live) await yieldToEventLoop();
+    }
+    throwIfAborted(o.signal, FN);
+    const maskValues: AnpLayerMask[] = [];
+    for (let j = 0; j < L; j++) {
+      maskValues.push({ layer: layerInfos[j]!.name, values: Float32Array.from(await masks[j]!.data()) });
+    }
+    const pruned = selectPruned(maskValues, o.pruneBy, o.threshold, o.count ?? 0);
+    const repaired = buildPruned(classifier, maskValues, pruned, o.pruning);
+    let accuracyAfter: number;
+    try {
+      accuracyAfter = await accuracyOf(repaired, cleanData, o.evalBatchSize);
+    } catch (e) {
+      repaired.dispose();
+      throw e;
+    }
+    report(o.onProgress, { stage: 'anp:prune', done: 1, total: 1, metrics: { pruned: pruned.length } });
+    return {
+      classifier: repaired,
+      masks: maskValues,
+      pruned,
+      totalUnits,
+      accuracyBefore,
+      accuracyAfter,
+      history,
+    };
+  } finally {
+    for (const t of masks) t.dispose();
+    for (const t of velocity) t.dispose();
+    blockStats?.dispose();
+    yAll.dispose();
+  }
+}
