@@ -9,7 +9,6 @@
  *
  * @packageDocumentation
  */
-import { gunzipSync } from 'node:zlib';
 
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -17,6 +16,7 @@ import { EmptyDataError, FormatError, InvalidArgumentError } from '../core/error
 import type { LabeledData } from '../core/types.js';
 import { assertInRange, assertInteger, resolveOptions } from '../core/validate.js';
 import { assertPath, oneLine, readFileOrThrow } from '../io/files.js';
+import { nodeBuiltin } from '../io/node-builtins.js';
 
 /** Element type of an IDX file. */
 export type IdxDtype = 'uint8' | 'int8' | 'int16' | 'int32' | 'float32' | 'float64';
@@ -59,6 +59,7 @@ function hex(bytes: Uint8Array, n: number): string {
 function parseIdx(src: Source, input: Uint8Array): IdxArray {
   let bytes = input;
   if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
+    const { gunzipSync } = nodeBuiltin(src.fn, 'node:zlib');
     try {
       const out = gunzipSync(bytes);
       bytes = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);

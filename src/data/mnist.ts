@@ -5,9 +5,6 @@
  *
  * @packageDocumentation
  */
-import { readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -16,6 +13,7 @@ import { Rng } from '../core/rng.js';
 import type { LabeledData } from '../core/types.js';
 import { assertFiniteNumber, assertInRange, assertInteger, resolveOptions } from '../core/validate.js';
 import { oneLine } from '../io/files.js';
+import { nodeBuiltin } from '../io/node-builtins.js';
 import { splitIndicesWithRng } from './split.js';
 import type { TrainTest } from './split.js';
 
@@ -71,6 +69,9 @@ let cache: Promise<MnistPixels> | undefined;
  * @throws {@link FormatError} when its files are not as expected.
  */
 export async function readMnistPixels(resolveFrom: string | URL = import.meta.url, fn = 'mnist'): Promise<MnistPixels> {
+  const { createRequire } = nodeBuiltin(fn, 'node:module');
+  const { dirname, join } = nodeBuiltin(fn, 'node:path');
+  const { readFile } = nodeBuiltin(fn, 'node:fs/promises');
   let entry: string;
   try {
     entry = createRequire(resolveFrom).resolve('mnist');

@@ -5,9 +5,9 @@
  *
  * @packageDocumentation
  */
-import { readFile, stat } from 'node:fs/promises';
 
 import { FormatError, InvalidArgumentError } from '../core/errors.js';
+import { nodeBuiltin } from './node-builtins.js';
 
 /** One-line, bounded rendering of an underlying error's message. */
 export function oneLine(error: unknown, max = 160): string {
@@ -41,6 +41,7 @@ export async function readFileOrThrow(
   path: string,
   kind: 'argument' | 'content' = 'argument',
 ): Promise<Uint8Array> {
+  const { readFile } = nodeBuiltin(fn, 'node:fs/promises');
   try {
     const buf = await readFile(path);
     return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
@@ -60,6 +61,7 @@ export async function readFileOrThrow(
 
 /** True when `path` is an existing directory; false when it is something else; throws when missing. */
 export async function isDirectoryOrThrow(fn: string, arg: string, path: string): Promise<boolean> {
+  const { stat } = nodeBuiltin(fn, 'node:fs/promises');
   try {
     return (await stat(path)).isDirectory();
   } catch (error) {

@@ -5,12 +5,11 @@
  *
  * @packageDocumentation
  */
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
 
 import { FormatError, InvalidArgumentError } from '../core/errors.js';
 import { assertInteger, isTensor, resolveOptions } from '../core/validate.js';
 import { assertPath, oneLine, readFileOrThrow } from './files.js';
+import { nodeBuiltin } from './node-builtins.js';
 
 /** Options of {@link saveJson}. */
 export interface SaveJsonOptions {
@@ -105,6 +104,8 @@ export async function saveJson(path: string, value: unknown, options?: SaveJsonO
   assertPath(fn, 'path', path);
   const o = resolveIndent(fn, options);
   const text = `${JSON.stringify(toJsonValue(value, fn), null, o.indent) ?? 'null'}\n`;
+  const { mkdir, rename, rm, writeFile } = nodeBuiltin(fn, 'node:fs/promises');
+  const { dirname } = nodeBuiltin(fn, 'node:path');
   const tmp = `${path}.tmp-${process.pid}`;
   try {
     await mkdir(dirname(path), { recursive: true });

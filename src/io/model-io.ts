@@ -7,8 +7,6 @@
  *
  * @packageDocumentation
  */
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
 
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
@@ -17,6 +15,7 @@ import { FormatError, InvalidArgumentError, UnsupportedError } from '../core/err
 import { registerCustomLayers } from '../core/unit-mask-layer.js';
 import { resolveOptions } from '../core/validate.js';
 import { assertPath, isDirectoryOrThrow, oneLine, readFileOrThrow } from './files.js';
+import { nodeBuiltin } from './node-builtins.js';
 
 /** File name of the model topology and manifest inside a model directory. */
 export const MODEL_JSON = 'model.json';
@@ -38,6 +37,7 @@ function assertLayersModel(fn: string, model: unknown): asserts model is tfl.Lay
 
 /** Writes `data` to `path` through a temporary file and a rename. */
 async function writeAtomic(fn: string, path: string, data: Uint8Array | string): Promise<void> {
+  const { rename, rm, writeFile } = nodeBuiltin(fn, 'node:fs/promises');
   const tmp = `${path}.tmp-${process.pid}`;
   try {
     await writeFile(tmp, data);
@@ -101,6 +101,7 @@ export async function saveModel(model: tfl.LayersModel, dir: string, options?: S
       'needs a compiled model (model.compile(...)) to save an optimizer',
     );
   }
+  const { mkdir } = nodeBuiltin(fn, 'node:fs/promises');
   try {
     await mkdir(dir, { recursive: true });
   } catch (error) {
@@ -144,6 +145,7 @@ export async function saveModel(model: tfl.LayersModel, dir: string, options?: S
   if (artifacts.trainingConfig != null) modelJson.trainingConfig = artifacts.trainingConfig;
   if (artifacts.userDefinedMetadata != null) modelJson.userDefinedMetadata = artifacts.userDefinedMetadata;
   // Weights first, topology last: a model.json never points at missing weights.
+  const { join } = nodeBuiltin(fn, 'node:path');
   await writeAtomic(fn, join(dir, WEIGHTS_BIN), weights);
   await writeAtomic(fn, join(dir, MODEL_JSON), JSON.stringify(modelJson));
 }
@@ -241,6 +243,7 @@ function checkModelJson(fn: string, path: string, json: unknown): tf.io.ModelJSO
 export async function loadModel(dir: string): Promise<tfl.LayersModel> {
   const fn = 'loadModel';
   assertPath(fn, 'dir', dir);
+  const { basename, join, resolve } = nodeBuiltin(fn, 'node:path');
   const isDir = await isDirectoryOrThrow(fn, 'dir', dir);
   const jsonPath = isDir ? join(dir, MODEL_JSON) : dir;
   const baseDir = isDir ? dir : resolve(dir, '..');
