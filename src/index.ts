@@ -86,6 +86,7 @@ export { stamp, stampArray } from './triggers/index.js';
 export type { Trigger, TriggerKind, Placement, StampOptions } from './triggers/index.js';
 export * as poisoning from './poisoning/index.js';
 export type { PoisonedData, LabelMap, PoisonMode, RateOf, Injection, TriggeredTestSet } from './poisoning/index.js';
+export * as trojanNet from './attacks/trojannet.js';
 
 // defences
 export * as finePruning from './defences/fine-pruning.js';
