@@ -89,8 +89,11 @@ export type { PoisonedData, LabelMap, PoisonMode, RateOf, Injection, TriggeredTe
 export * as trojanNet from './attacks/trojannet.js';
 
 // defences
+export * as activationClustering from './defences/activation-clustering.js';
+export * as spectralSignatures from './defences/spectral-signatures.js';
 export * as finePruning from './defences/fine-pruning.js';
 export * as anp from './defences/anp.js';
+export * as stats from './stats/index.js';
 
 // metrics
 export * as metrics from './metrics/index.js';
