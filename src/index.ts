@@ -93,6 +93,9 @@ export * as activationClustering from './defences/activation-clustering.js';
 export * as spectralSignatures from './defences/spectral-signatures.js';
 export * as finePruning from './defences/fine-pruning.js';
 export * as anp from './defences/anp.js';
+export * as strip from './defences/strip.js';
+export * as featureSqueezing from './defences/feature-squeezing.js';
+export * as detriggerAutoencoder from './defences/detrigger-autoencoder.js';
 export * as stats from './stats/index.js';
 
 // metrics

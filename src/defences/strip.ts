@@ -1,0 +1,936 @@
+/**
+ * STRIP (Gao et al., "STRIP: A Defence Against Trojan Attacks on Deep Neural
+ * Networks", ACSAC 2019): an input-level, black-box detector of triggered
+ * inputs. Each input is superimposed with N held-out clean images; a clean
+ * input's predictions then scatter over the classes (high entropy), while a
+ * triggered input keeps predicting the attacker's target (low entropy).
+ * Inputs whose mean prediction entropy falls below a threshold set on clean
+ * data at a chosen false-rejection rate are flagged.
+ *
+ * Needs only `classifier.predict`, so it works on any {@link Classifier}.
+ * Also exports the small statistics it is built from ({@link entropyBits},
+ * {@link thresholdAtFrr}, {@link normalQuantile}, {@link quantile},
+ * {@link normalFit}), which the other input-level defences reuse.
+ *
+ * @packageDocumentation
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+import { assertClassifier, type Classifier } from '../core/classifier.js';
+import { EmptyDataError, InvalidArgumentError, NonFiniteError, ShapeError } from '../core/errors.js';
+import { report, throwIfAborted, yieldToEventLoop } from '../core/progress.js';
+import { makeRng, type Rng } from '../core/rng.js';
+import type { LabeledData, LongRunningOptions, ProgressCallback } from '../core/types.js';
+import {
+  assertBatch,
+  assertFiniteNumber,
+  assertInRange,
+  assertOneOf,
+  assertOptionalFunction,
+  assertOptionalSignal,
+  assertPositiveInteger,
+  isTensor,
+  resolveOptions,
+  shapesEqual,
+} from '../core/validate.js';
+
+// ---------------------------------------------------------------------------
+// Shared statistics
+// ---------------------------------------------------------------------------
+
+/** How a threshold is estimated from clean scores. */
+export type ThresholdMethod = 'normal' | 'quantile';
+
+/**
+ * Which side of the threshold is suspicious: `'low'` (STRIP: low entropy is
+ * flagged, `score < threshold`) or `'high'` (feature squeezing: a large
+ * distance is flagged, `score > threshold`).
+ */
+export type Polarity = 'low' | 'high';
+
+/** Clean images for calibration: an image tensor, or a {@link LabeledData} whose labels are ignored. */
+export type CleanImages = tf.Tensor | LabeledData;
+
+function assertNumberArray(fn: string, arg: string, value: unknown, minLength = 1): asserts value is ArrayLike<number> {
+  const ok = Array.isArray(value) || (ArrayBuffer.isView(value) && !(value instanceof DataView));
+  if (!ok) throw new InvalidArgumentError({ fn, arg, value }, 'must be an array or typed array of numbers');
+  const arr = value as ArrayLike<unknown>;
+  if (arr.length < minLength) {
+    throw new EmptyDataError(
+      { fn, arg, value },
+      minLength === 1 ? 'must not be empty' : `must hold at least ${minLength} values`,
+    );
+  }
+  for (let i = 0; i < arr.length; i++) {
+    const v = arr[i];
+    if (typeof v !== 'number' || !Number.isFinite(v)) {
+      throw new NonFiniteError({ fn, arg: `${arg}[${i}]`, value: v }, 'must be a finite number');
+    }
+  }
+}
+
+/**
+ * Shannon entropy in bits of each row of a row-major probability table,
+ * `H = −Σ_c p_c log2 p_c`, with `0 · log 0 = 0`. Rows are used as given (not
+ * renormalised).
+ *
+ * @param probabilities - `rows × numClasses` values, each in [0, 1].
+ * @param numClasses - Row width (>= 1).
+ * @returns One entropy per row (float64).
+ * @throws {@link InvalidArgumentError} for a bad `numClasses` or a value
+ *   outside [0, 1]; {@link ShapeError} when the length is not a multiple of
+ *   `numClasses`; {@link NonFiniteError} for NaN.
+ * @example
+ * ```ts
+ * strip.entropyBits([0.5, 0.5, 1, 0, 0.25, 0.75], 2);   // Float64Array [1, 0, 0.811...]
+ * ```
+ */
+export function entropyBits(probabilities: ArrayLike<number>, numClasses: number): Float64Array {
+  const fn = 'strip.entropyBits';
+  assertPositiveInteger(fn, 'numClasses', numClasses);
+  assertNumberArray(fn, 'probabilities', probabilities, 0);
+  if (probabilities.length % numClasses !== 0) {
+    throw new ShapeError(
+      { fn, arg: 'probabilities', value: probabilities.length },
+      `must hold a multiple of numClasses (${numClasses}) values`,
+    );
+  }
+  const rows = probabilities.length / numClasses;
+  const out = new Float64Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let h = 0;
+    for (let c = 0; c < numClasses; c++) {
+      const p = probabilities[r * numClasses + c]!;
+      if (p < 0 || p > 1) {
+        throw new InvalidArgumentError(
+          { fn, arg: `probabilities[${r * numClasses + c}]`, value: p },
+          'must be a probability in [0, 1]',
+        );
+      }
+      if (p > 0) h -= p * Math.log2(p);
+    }
+    out[r] = h;
+  }
+  return out;
+}
+
+/**
+ * Maximum-likelihood normal fit (as `scipy.stats.norm.fit`): the mean and the
+ * population standard deviation (divisor n).
+ *
+ * @param values - Finite numbers, at least one.
+ * @returns `{ mean, std }`.
+ * @throws {@link EmptyDataError} / {@link NonFiniteError} for bad values.
+ * @example
+ * ```ts
+ * strip.normalFit([1, 2, 3, 4]);   // { mean: 2.5, std: 1.118... }
+ * ```
+ */
+export function normalFit(values: ArrayLike<number>): { mean: number; std: number } {
+  assertNumberArray('strip.normalFit', 'values', values);
+  return fitUnchecked(values);
+}
+
+function fitUnchecked(values: ArrayLike<number>): { mean: number; std: number } {
+  const n = values.length;
+  let s = 0;
+  for (let i = 0; i < n; i++) s += values[i]!;
+  const mean = s / n;
+  let ss = 0;
+  for (let i = 0; i < n; i++) ss += (values[i]! - mean) ** 2;
+  return { mean, std: Math.sqrt(ss / n) };
+}
+
+function poly(coeffs: readonly number[], x: number): number {
+  let v = 0;
+  for (const c of coeffs) v = v * x + c;
+  return v;
+}
+
+// Wichura, Algorithm AS 241 (Applied Statistics 37, 1988), PPND16: ~1e-16 relative accuracy.
+const AS241_A = [
+  2509.0809287301227, 33430.57558358813, 67265.7709270087, 45921.95393154987, 13731.69376550946, 1971.5909503065513,
+  133.14166789178438, 3.3871328727963665,
+];
+const AS241_B = [
+  5226.495278852546, 28729.085735721943, 39307.89580009271, 21213.794301586597, 5394.196021424751, 687.1870074920579,
+  42.31333070160091, 1,
+];
+const AS241_C = [
+  0.0007745450142783414, 0.022723844989269184, 0.2417807251774506, 1.2704582524523684, 3.6478483247632045,
+  5.769497221460691, 4.630337846156546, 1.4234371107496835,
+];
+const AS241_D = [
+  1.0507500716444169e-9, 0.0005475938084995345, 0.015198666563616457, 0.14810397642748008, 0.6897673349851,
+  1.6763848301838038, 2.053191626637759, 1,
+];
+const AS241_E = [
+  2.0103343992922881e-7, 0.000027115555687434876, 0.0012426609473880784, 0.026532189526576124, 0.29656057182850487,
+  1.7848265399172913, 5.463784911164114, 6.657904643501103,
+];
+const AS241_F = [
+  2.0442631033899397e-15, 1.421511758316446e-7, 0.000018463183175100548, 0.0007868691311456133, 0.014875361290850615,
+  0.1369298809227358, 0.599832206555888, 1,
+];
+
+/**
+ * Quantile function (inverse CDF) of the standard normal distribution,
+ * `Φ⁻¹(p)`, by Wichura's algorithm AS 241 (double precision; agrees with
+ * `scipy.stats.norm.ppf` to ~1e-15).
+ *
+ * @param p - A probability in (0, 1).
+ * @returns `z` with `Φ(z) = p`.
+ * @throws {@link InvalidArgumentError} unless `0 < p < 1`.
+ * @example
+ * ```ts
+ * strip.normalQuantile(0.01);    // -2.3263478740408408
+ * strip.normalQuantile(0.975);   // 1.959963984540054
+ * ```
+ */
+export function normalQuantile(p: number): number {
+  assertInRange('strip.normalQuantile', 'p', p, 0, 1, { minOpen: true, maxOpen: true });
+  return ppnd16(p);
+}
+
+function ppnd16(p: number): number {
+  const q = p - 0.5;
+  if (Math.abs(q) <= 0.425) {
+    const r = 0.180625 - q * q;
+    return (q * poly(AS241_A, r)) / poly(AS241_B, r);
+  }
+  let r = Math.sqrt(-Math.log(q < 0 ? p : 1 - p));
+  let x: number;
+  if (r <= 5) {
+    r -= 1.6;
+    x = poly(AS241_C, r) / poly(AS241_D, r);
+  } else {
+    r -= 5;
+    x = poly(AS241_E, r) / poly(AS241_F, r);
+  }
+  return q < 0 ? -x : x;
+}
+
+/**
+ * The `q`-quantile of `values` with linear interpolation between order
+ * statistics: `numpy.quantile(values, q)` (method `'linear'`).
+ *
+ * @param values - Finite numbers, at least one (not modified).
+ * @param q - In [0, 1].
+ * @returns The quantile.
+ * @throws {@link EmptyDataError}, {@link NonFiniteError}, {@link InvalidArgumentError}.
+ * @example
+ * ```ts
+ * strip.quantile([4, 1, 3, 2], 0.5);   // 2.5
+ * strip.quantile([1, 2, 3, 4, 5], 0.1); // 1.4
+ * ```
+ */
+export function quantile(values: ArrayLike<number>, q: number): number {
+  const fn = 'strip.quantile';
+  assertNumberArray(fn, 'values', values);
+  assertInRange(fn, 'q', q, 0, 1);
+  return quantileUnchecked(values, q);
+}
+
+function quantileUnchecked(values: ArrayLike<number>, q: number): number {
+  const sorted = Float64Array.from(values).sort();
+  const h = (sorted.length - 1) * q;
+  const lo = Math.floor(h);
+  const hi = Math.min(lo + 1, sorted.length - 1);
+  return sorted[lo]! + (h - lo) * (sorted[hi]! - sorted[lo]!);
+}
+
+/** Options of {@link thresholdAtFrr}. */
+export interface ThresholdOptions {
+  /**
+   * `'normal'`: fit a normal distribution (maximum likelihood) and take its
+   * `frr` tail quantile (Gao et al.); `'quantile'`: the empirical quantile
+   * (numpy linear). @default 'normal'
+   */
+  readonly method?: ThresholdMethod;
+  /** Which side is flagged: `'low'` (score < threshold) or `'high'` (score > threshold). @default 'low' */
+  readonly polarity?: Polarity;
+}
+
+/** Defaults of {@link thresholdAtFrr}. */
+export const THRESHOLD_DEFAULTS: Readonly<Required<ThresholdOptions>> = Object.freeze({
+  method: 'normal',
+  polarity: 'low',
+});
+
+/**
+ * The detection threshold that rejects a fraction `frr` of clean inputs:
+ *
+ * - `polarity 'low'`, `'normal'`: `μ + σ·Φ⁻¹(frr)` of the fitted normal (Gao
+ *   et al.: `norm.ppf(frr, *norm.fit(clean))`); `'quantile'`:
+ *   `quantile(clean, frr)`.
+ * - `polarity 'high'`: `μ + σ·Φ⁻¹(1 − frr)`, or `quantile(clean, 1 − frr)`.
+ *
+ * @param cleanScores - Scores of clean inputs (finite, at least one).
+ * @param frr - Target false-rejection rate, in (0, 1).
+ * @param options - {@link ThresholdOptions}.
+ * @returns The threshold.
+ * @throws {@link InvalidArgumentError} for `frr` outside (0, 1) or a bad
+ *   option; {@link EmptyDataError} / {@link NonFiniteError} for bad scores.
+ * @example
+ * ```ts
+ * strip.thresholdAtFrr([1, 2, 3, 4, 5], 0.25, { method: 'quantile' });   // 2
+ * ```
+ */
+export function thresholdAtFrr(cleanScores: ArrayLike<number>, frr: number, options?: ThresholdOptions): number {
+  const fn = 'strip.thresholdAtFrr';
+  const o = resolveOptions(fn, THRESHOLD_DEFAULTS, options);
+  assertNumberArray(fn, 'cleanScores', cleanScores);
+  assertFrr(fn, 'frr', frr);
+  assertOneOf(fn, 'options.method', o.method, ['normal', 'quantile'] as const);
+  assertOneOf(fn, 'options.polarity', o.polarity, ['low', 'high'] as const);
+  return thresholdUnchecked(cleanScores, frr, o.method, o.polarity);
+}
+
+/** Threshold from validated inputs (shared with the other input-level defences). */
+export function thresholdUnchecked(
+  clean: ArrayLike<number>,
+  frr: number,
+  method: ThresholdMethod,
+  polarity: Polarity,
+): number {
+  const tail = polarity === 'low' ? frr : 1 - frr;
+  if (method === 'quantile') return quantileUnchecked(clean, tail);
+  const { mean, std } = fitUnchecked(clean);
+  return mean + std * ppnd16(tail);
+}
+
+/** Asserts a false-rejection rate in the open interval (0, 1). */
+export function assertFrr(fn: string, arg: string, value: unknown): asserts value is number {
+  assertInRange(fn, arg, value, 0, 1, { minOpen: true, maxOpen: true });
+}
+
+/**
+ * Validates clean calibration images (a tensor or a {@link LabeledData}) and
+ * returns the image tensor (not a copy).
+ */
+export function cleanImagesTensor(fn: string, arg: string, value: unknown, inputShape: readonly number[]): tf.Tensor {
+  if (isTensor(value)) {
+    assertBatch(fn, arg, value, inputShape);
+    return value;
+  }
+  if (value !== null && typeof value === 'object' && 'x' in value) {
+    const x = (value as { x: unknown }).x;
+    assertBatch(fn, `${arg}.x`, x, inputShape);
+    return x;
+  }
+  throw new InvalidArgumentError({ fn, arg, value }, 'must be an image tensor or a LabeledData { x, y }');
+}
+
+/** `k` distinct integers from [0, n) in random order (partial Fisher–Yates on a sparse map, O(k)). */
+export function sampleDistinct(rng: Rng, n: number, k: number, out: Int32Array, offset = 0): void {
+  const swapped = new Map<number, number>();
+  for (let i = 0; i < k; i++) {
+    const j = i + rng.int(n - i);
+    const vj = swapped.get(j) ?? j;
+    const vi = swapped.get(i) ?? i;
+    swapped.set(j, vi);
+    out[offset + i] = vj;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// STRIP
+// ---------------------------------------------------------------------------
+
+/** How an input and an overlay image are combined. */
+export type Superimpose = 'add' | 'blend';
+
+/** Options of {@link calibrate} (and the calibration part of {@link detect}). */
+export interface StripCalibrateOptions extends LongRunningOptions {
+  /** N, the number of clean overlay images superimposed on each input (Gao: 100). @default 100 */
+  readonly overlays?: number;
+  /**
+   * `'add'`: `x + o`, unclipped (Gao et al.'s code, `cv2.addWeighted(x, 1, o, 1, 0)`);
+   * `'blend'`: `alpha·x + (1 − alpha)·o` (ART's `combine_images`). @default 'add'
+   */
+  readonly superimpose?: Superimpose;
+  /** Weight of the input in `'blend'` mode, in [0, 1] (ART: 0.5). Ignored for `'add'`. @default 0.5 */
+  readonly alpha?: number;
+  /** Preset false-rejection rate on clean inputs, in (0, 1) (Gao: 1%). @default 0.01 */
+  readonly frr?: number;
+  /** `'normal'` (Gao: normal fit) or `'quantile'` (empirical). See {@link thresholdAtFrr}. @default 'normal' */
+  readonly thresholdMethod?: ThresholdMethod;
+  /**
+   * How many clean images are kept as the overlay pool (drawn at random from
+   * the calibration data; all of them if fewer). Must exceed `overlays`.
+   * @default 1000
+   */
+  readonly poolSize?: number;
+  /** Superimposed images per forward pass. @default 500 */
+  readonly batchSize?: number;
+  /** Seed of the pool choice and the overlay draws. @default 0 */
+  readonly seed?: number;
+}
+
+/** Options of {@link detect}. */
+export interface StripOptions extends StripCalibrateOptions {
+  /** A calibration made by {@link calibrate}; or give `cleanData`. @default undefined */
+  readonly calibration?: StripCalibration | undefined;
+  /** Clean images to calibrate on first (see {@link calibrate}); or give `calibration`. @default undefined */
+  readonly cleanData?: CleanImages | undefined;
+  /**
+   * Sequential early stopping (beyond the paper): overlays are evaluated in
+   * rounds, and an input stops as soon as its running mean entropy is
+   * `confidenceZ` standard errors away from the threshold. @default false
+   */
+  readonly adaptive?: boolean;
+  /** Adaptive mode: overlays evaluated before the first test. @default 10 */
+  readonly minOverlays?: number;
+  /** Adaptive mode: overlays added per round for undecided inputs. @default 5 */
+  readonly overlayStep?: number;
+  /** Adaptive mode: standard errors (with finite-population correction) required to stop early. @default 3 */
+  readonly confidenceZ?: number;
+  /**
+   * Adaptive mode: before an input is flagged early, its per-overlay
+   * variance is taken to be at least `varianceFloor · T · (log2 K − T)` (T
+   * the threshold, K the classes): that fraction of the largest variance an
+   * entropy in [0, log2 K] with mean T can have. Guards against rare
+   * high-entropy overlays not yet drawn; 0 turns it off. @default 0.2
+   */
+  readonly varianceFloor?: number;
+  /** Also return every per-overlay entropy (`overlayEntropies`, n × N values). @default false */
+  readonly returnEntropies?: boolean;
+}
+
+/** Defaults of {@link detect} and {@link calibrate}; sources in docs/defences/strip.md. */
+export const STRIP_DEFAULTS = Object.freeze({
+  overlays: 100,
+  superimpose: 'add' as Superimpose,
+  alpha: 0.5,
+  frr: 0.01,
+  thresholdMethod: 'normal' as ThresholdMethod,
+  poolSize: 1000,
+  batchSize: 500,
+  seed: 0,
+  calibration: undefined as StripCalibration | undefined,
+  cleanData: undefined as CleanImages | undefined,
+  adaptive: false,
+  minOverlays: 10,
+  overlayStep: 5,
+  confidenceZ: 3,
+  varianceFloor: 0.2,
+  returnEntropies: false,
+  onProgress: undefined as ProgressCallback | undefined,
+  signal: undefined as AbortSignal | undefined,
+});
+
+const CALIBRATE_KEYS = [
+  'overlays',
+  'superimpose',
+  'alpha',
+  'frr',
+  'thresholdMethod',
+  'poolSize',
+  'batchSize',
+  'seed',
+  'onProgress',
+  'signal',
+] as const;
+
+/** Defaults of {@link calibrate} (the calibration subset of {@link STRIP_DEFAULTS}). */
+export const STRIP_CALIBRATE_DEFAULTS = Object.freeze(
+  Object.fromEntries(CALIBRATE_KEYS.map((k) => [k, STRIP_DEFAULTS[k]])) as Pick<
+    typeof STRIP_DEFAULTS,
+    (typeof CALIBRATE_KEYS)[number]
+  >,
+);
+
+/**
+ * A reusable STRIP calibration: the overlay pool and the clean entropy
+ * distribution. Plain data (typed arrays and numbers), JSON-serialisable with
+ * the library's `saveJson`.
+ */
+export interface StripCalibration {
+  /** Marks the object's type. */
+  readonly kind: 'strip-calibration';
+  /** Per-sample input shape the calibration was made for. */
+  readonly inputShape: number[];
+  /** Number of classes of the calibrated classifier. */
+  readonly numClasses: number;
+  /** N, overlays per input. */
+  readonly overlays: number;
+  /** Superimposition rule. */
+  readonly superimpose: Superimpose;
+  /** Input weight for `'blend'`. */
+  readonly alpha: number;
+  /** Number of images in `pool`. */
+  readonly poolSize: number;
+  /** The overlay pool, row-major `[poolSize, ...inputShape]`. */
+  readonly pool: Float32Array;
+  /** Mean entropy (bits) of each clean calibration image under N overlays (never overlaid with itself). */
+  readonly cleanEntropy: Float32Array;
+  /** Maximum-likelihood normal fit of `cleanEntropy`. */
+  readonly mean: number;
+  /** Maximum-likelihood normal fit of `cleanEntropy` (population standard deviation). */
+  readonly std: number;
+  /** False-rejection rate the threshold was set for. */
+  readonly frr: number;
+  /** How the threshold was estimated. */
+  readonly thresholdMethod: ThresholdMethod;
+  /** Entropy threshold in bits: inputs below it are flagged. */
+  readonly threshold: number;
+}
+
+/** Result of {@link detect}. Plain data. */
+export interface StripReport {
+  /** 1 = flagged as triggered (mean entropy below `threshold`). */
+  readonly suspicious: Uint8Array;
+  /** Mean prediction entropy in bits over the overlays used; low = suspicious. */
+  readonly scores: Float32Array;
+  /** Entropy threshold in bits. */
+  readonly threshold: number;
+  /** Always `'low'`: low scores are suspicious. */
+  readonly polarity: 'low';
+  /** Overlays (forward passes) used per input: N, or fewer in adaptive mode. */
+  readonly overlaysUsed: Int32Array;
+  /** Total forward passes (superimposed images classified), calibration excluded. */
+  readonly forwardPasses: number;
+  /** False-rejection rate the threshold was set for. */
+  readonly frr: number;
+  /** How the threshold was estimated. */
+  readonly thresholdMethod: ThresholdMethod;
+  /**
+   * With `returnEntropies`: the entropy (bits) of every superimposed image,
+   * row-major `[n, N]` in draw order; NaN for overlays an adaptive run skipped.
+   */
+  readonly overlayEntropies?: Float32Array;
+}
+
+type ResolvedCalibrate = typeof STRIP_CALIBRATE_DEFAULTS;
+
+function checkCalibrateOptions(fn: string, o: ResolvedCalibrate, calibrating = true): void {
+  assertPositiveInteger(fn, 'options.overlays', o.overlays);
+  assertOneOf(fn, 'options.superimpose', o.superimpose, ['add', 'blend'] as const);
+  assertInRange(fn, 'options.alpha', o.alpha, 0, 1);
+  assertFrr(fn, 'options.frr', o.frr);
+  assertOneOf(fn, 'options.thresholdMethod', o.thresholdMethod, ['normal', 'quantile'] as const);
+  assertPositiveInteger(fn, 'options.poolSize', o.poolSize);
+  if (calibrating && o.poolSize <= o.overlays) {
+    throw new InvalidArgumentError(
+      { fn, arg: 'options.poolSize', value: o.poolSize },
+      `must be larger than options.overlays (${o.overlays}): each clean image is overlaid with N others`,
+    );
+  }
+  assertPositiveInteger(fn, 'options.batchSize', o.batchSize);
+  assertFiniteNumber(fn, 'options.seed', o.seed);
+  assertOptionalFunction(fn, 'options.onProgress', o.onProgress);
+  assertOptionalSignal(fn, o.signal);
+}
+
+/** Work list: item k superimposes pool image `overlay[k]` on input row `input[k]`. */
+interface Job {
+  readonly input: Int32Array;
+  readonly overlay: Int32Array;
+}
+
+interface Progress {
+  readonly fn: string;
+  readonly stage: string;
+  done: number;
+  total: number;
+  readonly onProgress: ProgressCallback | undefined;
+  readonly signal: AbortSignal | undefined;
+}
+
+/** The superimposed batch for rows `a` (inputs) and `o` (overlays). */
+function superimposeTensors(a: tf.Tensor, o: tf.Tensor, mode: Superimpose, alpha: number): tf.Tensor {
+  if (mode === 'add') return tf.add(a, o);
+  return tf.add(tf.mul(a, tf.scalar(alpha)), tf.mul(o, tf.scalar(1 - alpha)));
+}
+
+/** Entropy in bits of each row of a probability tensor (0·log 0 = 0). */
+export function entropyTensor(p: tf.Tensor2D): tf.Tensor1D {
+  return tf.tidy(() => {
+    const plogp = tf.mul(p, tf.log(tf.maximum(p, tf.scalar(1e-30))));
+    return tf.mul(tf.sum(plogp, 1), tf.scalar(-1 / Math.LN2)) as tf.Tensor1D;
+  });
+}
+
+/** Checks a classifier's output shape once per batch. */
+export function checkProbabilities(fn: string, classifier: Classifier, p: tf.Tensor, rows: number): void {
+  if (p.rank !== 2 || p.shape[0] !== rows || p.shape[1] !== classifier.numClasses) {
+    throw new ShapeError(
+      { fn, arg: 'classifier', value: p },
+      `predict must return [n, numClasses] = [${rows}, ${classifier.numClasses}] probabilities`,
+    );
+  }
+}
+
+/**
+ * Runs a job in batches of `batchSize` superimposed images and returns each
+ * item's prediction entropy in bits.
+ */
+async function runJob(
+  classifier: Classifier,
+  inputs: tf.Tensor,
+  pool: tf.Tensor,
+  job: Job,
+  mode: Superimpose,
+  alpha: number,
+  batchSize: number,
+  progress: Progress,
+): Promise<Float32Array> {
+  const m = job.input.length;
+  const out = new Float32Array(m);
+  for (let s = 0; s < m; s += batchSize) {
+    throwIfAborted(progress.signal, progress.fn);
+    const e = Math.min(m, s + batchSize);
+    const h = tf.tidy(() => {
+      const a = tf.gather(inputs, tf.tensor1d(job.input.subarray(s, e), 'int32'));
+      const o = tf.gather(pool, tf.tensor1d(job.overlay.subarray(s, e), 'int32'));
+      const p = classifier.predict(superimposeTensors(a, o, mode, alpha));
+      checkProbabilities(progress.fn, classifier, p, e - s);
+      return entropyTensor(p);
+    });
+    try {
+      out.set((await h.data()) as Float32Array, s);
+    } finally {
+      h.dispose();
+    }
+    progress.done += e - s;
+    if (progress.onProgress !== undefined || progress.signal !== undefined) {
+      report(progress.onProgress, { stage: progress.stage, done: progress.done, total: progress.total });
+      await yieldToEventLoop();
+    }
+  }
+  return out;
+}
+
+/**
+ * Calibrates STRIP on clean images: keeps a random pool of `poolSize` of them
+ * as overlays, superimposes every clean image with N pool images (never with
+ * itself), records the mean prediction entropy of each, and sets the
+ * threshold at the preset false-rejection rate.
+ *
+ * The returned object is plain data and can be reused by {@link detect} for
+ * any number of calls (and saved with `saveJson`).
+ *
+ * @param classifier - Any {@link Classifier} (only `predict` is used).
+ * @param cleanData - Clean images (tensor `[n, ...inputShape]` or
+ *   {@link LabeledData}), at least N + 1 of them; not modified.
+ * @param options - {@link StripCalibrateOptions}.
+ * @returns A {@link StripCalibration}.
+ * @throws {@link InvalidArgumentError} for a bad option (N < 1, FRR outside
+ *   (0, 1), poolSize <= N, ...) or too few images; {@link ShapeError} when
+ *   the images do not match `classifier.inputShape`; {@link AbortError}.
+ * @example
+ * ```ts
+ * const cal = await strip.calibrate(classifier, heldOutClean, { overlays: 100, frr: 0.01 });
+ * const r = await strip.detect(classifier, inputs, { calibration: cal });
+ * ```
+ */
+export async function calibrate(
+  classifier: Classifier,
+  cleanData: CleanImages,
+  options?: StripCalibrateOptions,
+): Promise<StripCalibration> {
+  const fn = 'strip.calibrate';
+  assertClassifier(fn, 'classifier', classifier);
+  const o = resolveOptions(fn, STRIP_CALIBRATE_DEFAULTS, options);
+  checkCalibrateOptions(fn, o);
+  const x = cleanImagesTensor(fn, 'cleanData', cleanData, classifier.inputShape);
+  return calibrateUnchecked(fn, classifier, x, o);
+}
+
+async function calibrateUnchecked(
+  fn: string,
+  classifier: Classifier,
+  x: tf.Tensor,
+  o: ResolvedCalibrate,
+): Promise<StripCalibration> {
+  const n = x.shape[0]!;
+  const N = o.overlays;
+  if (n < N + 1) {
+    throw new InvalidArgumentError(
+      { fn, arg: 'cleanData', value: x },
+      `must hold at least overlays + 1 = ${N + 1} images (each is overlaid with N others)`,
+    );
+  }
+  throwIfAborted(o.signal, fn);
+  const rng = makeRng(o.seed, fn);
+  const P = Math.min(o.poolSize, n);
+  const poolIdx = new Int32Array(P);
+  sampleDistinct(rng.derive('strip:pool'), n, P, poolIdx);
+  poolIdx.sort();
+  const poolPos = new Int32Array(n).fill(-1);
+  poolIdx.forEach((v, i) => (poolPos[v] = i));
+  const drawRng = rng.derive('strip:calibrate');
+  const input = new Int32Array(n * N);
+  const overlay = new Int32Array(n * N);
+  const scratch = new Int32Array(N + 1);
+  for (let i = 0; i < n; i++) {
+    input.fill(i, i * N, (i + 1) * N);
+    const self = poolPos[i]!;
+    if (self < 0) {
+      sampleDistinct(drawRng, P, N, overlay, i * N);
+    } else {
+      sampleDistinct(drawRng, P, N + 1, scratch);
+      let w = i * N;
+      for (let k = 0; k <= N && w < (i + 1) * N; k++) if (scratch[k] !== self) overlay[w++] = scratch[k]!;
+    }
+  }
+  const pool = tf.tidy(() => tf.cast(tf.gather(x, tf.tensor1d(poolIdx, 'int32')), 'float32'));
+  try {
+    const progress: Progress = {
+      fn,
+      stage: 'strip:calibrate',
+      done: 0,
+      total: n * N,
+      onProgress: o.onProgress,
+      signal: o.signal,
+    };
+    const h = await runJob(classifier, x, pool, { input, overlay }, o.superimpose, o.alpha, o.batchSize, progress);
+    const cleanEntropy = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      let s = 0;
+      for (let k = i * N; k < (i + 1) * N; k++) s += h[k]!;
+      cleanEntropy[i] = s / N;
+    }
+    const { mean, std } = fitUnchecked(cleanEntropy);
+    const poolData = (await pool.data()) as Float32Array;
+    return {
+      kind: 'strip-calibration',
+      inputShape: [...classifier.inputShape],
+      numClasses: classifier.numClasses,
+      overlays: N,
+      superimpose: o.superimpose,
+      alpha: o.alpha,
+      poolSize: P,
+      pool: Float32Array.from(poolData),
+      cleanEntropy,
+      mean,
+      std,
+      frr: o.frr,
+      thresholdMethod: o.thresholdMethod,
+      threshold: thresholdUnchecked(cleanEntropy, o.frr, o.thresholdMethod, 'low'),
+    };
+  } finally {
+    pool.dispose();
+  }
+}
+
+function assertCalibration(fn: string, cal: unknown, classifier: Classifier): asserts cal is StripCalibration {
+  const arg = 'options.calibration';
+  const c = cal as Partial<StripCalibration> | null;
+  if (c === null || typeof c !== 'object' || c.kind !== 'strip-calibration') {
+    throw new InvalidArgumentError({ fn, arg, value: cal }, 'must be a StripCalibration made by strip.calibrate');
+  }
+  if (!Array.isArray(c.inputShape) || !shapesEqual(c.inputShape, classifier.inputShape)) {
+    throw new ShapeError(
+      { fn, arg: `${arg}.inputShape`, value: c.inputShape },
+      `must equal the classifier's inputShape [${classifier.inputShape.join(',')}]`,
+    );
+  }
+  if (c.numClasses !== classifier.numClasses) {
+    throw new ShapeError(
+      { fn, arg: `${arg}.numClasses`, value: c.numClasses },
+      `must equal the classifier's numClasses (${classifier.numClasses})`,
+    );
+  }
+  assertPositiveInteger(fn, `${arg}.overlays`, c.overlays);
+  assertOneOf(fn, `${arg}.superimpose`, c.superimpose, ['add', 'blend'] as const);
+  assertInRange(fn, `${arg}.alpha`, c.alpha, 0, 1);
+  assertPositiveInteger(fn, `${arg}.poolSize`, c.poolSize);
+  if (c.poolSize < c.overlays) {
+    throw new InvalidArgumentError({ fn, arg: `${arg}.poolSize`, value: c.poolSize }, 'must be at least overlays');
+  }
+  const per = classifier.inputShape.reduce((a, b) => a * b, 1);
+  const pool = c.pool as unknown;
+  if (
+    !(pool instanceof Float32Array || Array.isArray(pool)) ||
+    (pool as ArrayLike<number>).length !== c.poolSize * per
+  ) {
+    throw new ShapeError(
+      { fn, arg: `${arg}.pool`, value: pool },
+      `must be a Float32Array (or array, as loaded from JSON) of poolSize × ${per} = ${c.poolSize * per} values`,
+    );
+  }
+  assertNumberArray(fn, `${arg}.cleanEntropy`, c.cleanEntropy);
+  assertFrr(fn, `${arg}.frr`, c.frr);
+  assertOneOf(fn, `${arg}.thresholdMethod`, c.thresholdMethod, ['normal', 'quantile'] as const);
+  assertFiniteNumber(fn, `${arg}.threshold`, c.threshold);
+}
+
+/**
+ * Flags triggered inputs with STRIP (Gao et al. 2019).
+ *
+ * 1. Calibrate (or take `options.calibration`): clean entropy distribution
+ *    and threshold at the preset FRR.
+ * 2. For each input, draw N distinct pool images (seeded), superimpose each
+ *    on the input (`'add'`: `x + o`; `'blend'`: `α·x + (1 − α)·o`).
+ * 3. Classify all N × n superimposed images in batches of `batchSize`;
+ *    entropy in bits of each prediction (summed over classes); the input's
+ *    score is the mean over its N overlays.
+ * 4. Flag inputs whose score is below the threshold.
+ *
+ * With `adaptive: true`, step 3 runs in rounds (`minOverlays`, then
+ * `overlayStep` more) and an input stops once its running mean is
+ * `confidenceZ` standard errors from the threshold (a sequential test; the
+ * standard error uses the finite-population correction for the N drawn
+ * overlays, and, on the flagging side, a variance of at least
+ * `varianceFloor · T · (log2 K − T)`). Its score is then the running mean.
+ *
+ * @param classifier - Any {@link Classifier} (only `predict` is used).
+ * @param inputs - Inputs to screen, `[n, ...classifier.inputShape]`; not modified.
+ * @param options - {@link StripOptions}; `calibration` or `cleanData` is required.
+ * @returns A {@link StripReport} (plain data).
+ * @throws {@link InvalidArgumentError} for a bad option, neither or both of
+ *   `calibration`/`cleanData`, or calibration settings that contradict the
+ *   given options; {@link ShapeError} when `inputs` does not match the
+ *   classifier; {@link AbortError} when aborted.
+ * @example
+ * ```ts
+ * const r = await strip.detect(classifier, inputs, { cleanData: heldOut, frr: 0.01 });
+ * r.suspicious;   // Uint8Array [0, 1, 0, ...]
+ * r.scores;       // Float32Array of mean entropies in bits
+ * ```
+ */
+export async function detect(classifier: Classifier, inputs: tf.Tensor, options?: StripOptions): Promise<StripReport> {
+  const fn = 'strip.detect';
+  assertClassifier(fn, 'classifier', classifier);
+  const o = resolveOptions(fn, STRIP_DEFAULTS, options);
+  checkCalibrateOptions(fn, o, o.cleanData !== undefined);
+  for (const key of ['adaptive', 'returnEntropies'] as const) {
+    if (typeof o[key] !== 'boolean') {
+      throw new InvalidArgumentError({ fn, arg: `options.${key}`, value: o[key] }, 'must be a boolean');
+    }
+  }
+  assertPositiveInteger(fn, 'options.minOverlays', o.minOverlays);
+  assertPositiveInteger(fn, 'options.overlayStep', o.overlayStep);
+  assertInRange(fn, 'options.confidenceZ', o.confidenceZ, 0, Infinity, { minOpen: true });
+  assertInRange(fn, 'options.varianceFloor', o.varianceFloor, 0, 1);
+  assertBatch(fn, 'inputs', inputs, classifier.inputShape);
+  const given = (options ?? {}) as Record<string, unknown>;
+  if ((o.calibration === undefined) === (o.cleanData === undefined)) {
+    throw new InvalidArgumentError(
+      { fn, arg: 'options.calibration' },
+      'or options.cleanData must be given (exactly one): STRIP needs clean images for its overlays and threshold',
+    );
+  }
+  let x: tf.Tensor | undefined;
+  if (o.cleanData !== undefined) x = cleanImagesTensor(fn, 'options.cleanData', o.cleanData, classifier.inputShape);
+  else {
+    assertCalibration(fn, o.calibration, classifier);
+    const cal = o.calibration!;
+    for (const key of ['overlays', 'superimpose', 'alpha', 'poolSize'] as const) {
+      if (given[key] !== undefined && given[key] !== cal[key]) {
+        throw new InvalidArgumentError(
+          { fn, arg: `options.${key}`, value: given[key] },
+          `contradicts options.calibration.${key} (${String(cal[key])}); calibrate again to change it`,
+        );
+      }
+    }
+  }
+  throwIfAborted(o.signal, fn);
+
+  const cal = x !== undefined ? await calibrateUnchecked(fn, classifier, x, o) : o.calibration!;
+  const frr = given.frr !== undefined ? o.frr : cal.frr;
+  const method = given.thresholdMethod !== undefined ? o.thresholdMethod : cal.thresholdMethod;
+  const threshold =
+    frr === cal.frr && method === cal.thresholdMethod
+      ? cal.threshold
+      : thresholdUnchecked(cal.cleanEntropy, frr, method, 'low');
+
+  const n = inputs.shape[0]!;
+  const N = cal.overlays;
+  const drawRng = makeRng(o.seed, fn).derive('strip:detect');
+  const draws = new Int32Array(n * N);
+  for (let i = 0; i < n; i++) sampleDistinct(drawRng, cal.poolSize, N, draws, i * N);
+
+  const pool = tf.tensor(Float32Array.from(cal.pool), [cal.poolSize, ...cal.inputShape], 'float32');
+  const progress: Progress = {
+    fn,
+    stage: 'strip:detect',
+    done: 0,
+    total: n * N,
+    onProgress: o.onProgress,
+    signal: o.signal,
+  };
+  const maxEntropy = Math.log2(classifier.numClasses);
+  const flagFloor =
+    threshold > 0 && threshold < maxEntropy ? o.varianceFloor * threshold * (maxEntropy - threshold) : 0;
+  const used = new Int32Array(n);
+  const all = o.returnEntropies ? new Float32Array(n * N).fill(NaN) : undefined;
+  const sum = new Float64Array(n);
+  const sumSq = new Float64Array(n);
+  try {
+    let active = Int32Array.from({ length: n }, (_, i) => i);
+    let target = o.adaptive ? Math.min(o.minOverlays, N) : N;
+    while (active.length > 0) {
+      let m = 0;
+      for (const i of active) m += target - used[i]!;
+      const input = new Int32Array(m);
+      const overlay = new Int32Array(m);
+      let w = 0;
+      for (const i of active) {
+        for (let j = used[i]!; j < target; j++) {
+          input[w] = i;
+          overlay[w++] = draws[i * N + j]!;
+        }
+      }
+      const h = await runJob(
+        classifier,
+        inputs,
+        pool,
+        { input, overlay },
+        cal.superimpose,
+        cal.alpha,
+        o.batchSize,
+        progress,
+      );
+      w = 0;
+      for (const i of active) {
+        for (let j = used[i]!; j < target; j++) {
+          const v = h[w++]!;
+          if (all !== undefined) all[i * N + j] = v;
+          sum[i] = sum[i]! + v;
+          sumSq[i] = sumSq[i]! + v * v;
+        }
+        used[i] = target;
+      }
+      if (target >= N) break;
+      const next: number[] = [];
+      for (const i of active) {
+        const k = used[i]!;
+        const mean = sum[i]! / k;
+        const variance = k > 1 ? Math.max(0, (sumSq[i]! - k * mean * mean) / (k - 1)) : Infinity;
+        const fpc = (N - k) / (N - 1) / k;
+        const decided =
+          mean > threshold
+            ? mean - threshold > o.confidenceZ * Math.sqrt(variance * fpc)
+            : threshold - mean > o.confidenceZ * Math.sqrt(Math.max(variance, flagFloor) * fpc);
+        if (!decided) next.push(i);
+      }
+      progress.total = progress.done + next.length * (N - target);
+      active = Int32Array.from(next);
+      target = Math.min(N, target + o.overlayStep);
+    }
+  } finally {
+    pool.dispose();
+  }
+  const scores = new Float32Array(n);
+  const suspicious = new Uint8Array(n);
+  let forwardPasses = 0;
+  for (let i = 0; i < n; i++) {
+    const mean = sum[i]! / used[i]!;
+    scores[i] = mean;
+    suspicious[i] = mean < threshold ? 1 : 0;
+    forwardPasses += used[i]!;
+  }
+  return {
+    suspicious,
+    scores,
+    threshold,
+    polarity: 'low',
+    overlaysUsed: used,
+    forwardPasses,
+    frr,
+    thresholdMethod: method,
+    ...(all !== undefined ? { overlayEntropies: all } : {}),
+  };
+}
