@@ -91,6 +91,7 @@ export * as trojanNet from './attacks/trojannet.js';
 // defences
 export * as activationClustering from './defences/activation-clustering.js';
 export * as spectralSignatures from './defences/spectral-signatures.js';
+export * as neuralCleanse from './defences/neural-cleanse.js';
 export * as finePruning from './defences/fine-pruning.js';
 export * as anp from './defences/anp.js';
 export * as strip from './defences/strip.js';
