@@ -99,5 +99,55 @@ export * as featureSqueezing from './defences/feature-squeezing.js';
 export * as detriggerAutoencoder from './defences/detrigger-autoencoder.js';
 export * as stats from './stats/index.js';
 
-// metrics
+// metrics, evaluation, composition
 export * as metrics from './metrics/index.js';
+export {
+  evaluate,
+  evaluateFromLabels,
+  evaluationTable,
+  EVALUATE_DEFAULTS,
+  EVALUATE_FROM_LABELS_DEFAULTS,
+  EVALUATION_TABLE_DEFAULTS,
+} from './evaluation/index.js';
+export type {
+  Evaluation,
+  EvaluationInput,
+  EvaluateOptions,
+  ModelScores,
+  Verdict,
+  DetectionInput,
+  LabelsInput,
+  EvaluationTableOptions,
+} from './evaluation/index.js';
+export {
+  runPipeline,
+  pipeline,
+  step,
+  disposePipelineResult,
+  PIPELINE_DEFAULTS,
+  activationClusteringStep,
+  spectralSignaturesStep,
+  finePruningStep,
+  anpStep,
+  neuralCleanseStep,
+  evaluationStep,
+} from './pipeline/index.js';
+export type {
+  PipelineState,
+  Step,
+  StepContext,
+  StepOutput,
+  StepRecord,
+  StepRecords,
+  PipelineResult,
+  PipelineOptions,
+  EvaluationStepInput,
+  ActivationClusteringStepOptions,
+  ActivationClusteringStepReport,
+  SpectralSignaturesStepOptions,
+  SpectralSignaturesStepReport,
+  FinePruningStepReport,
+  AnpStepReport,
+  NeuralCleanseStepOptions,
+  NeuralCleanseStepReport,
+} from './pipeline/index.js';
