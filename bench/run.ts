@@ -5,10 +5,15 @@
 import * as tf from '@tensorflow/tfjs-core';
 
 import { benchAttacks } from './attacks.js';
+import { benchCombinations } from './combinations.js';
+import { benchDataDefences } from './data-defences.js';
+import { INPUT_DEFENCE_SECTIONS } from './input-defences.js';
 import { benchKernels } from './kernels.js';
+import { benchNeuralCleanse } from './neural-cleanse.js';
 import { benchPruning } from './pruning.js';
 import { writeSection } from './results-file.js';
 import { benchTraining } from './training.js';
+import { benchTrojanNet } from './trojannet.js';
 
 interface Section {
   title: string;
@@ -18,7 +23,17 @@ interface Section {
 const SECTIONS: Record<string, Section> = {
   training: { title: 'Training and inference speed (foundation)', run: () => benchTraining() },
   attacks: { title: 'Attacks: BadNets, blended, reflection (issue 3)', run: () => benchAttacks() },
+  trojannet: { title: 'TrojanNet', run: () => benchTrojanNet() },
+  'data-defences': {
+    title: 'Training-data defences: Activation Clustering and Spectral Signatures',
+    run: () => benchDataDefences(),
+  },
+  ...Object.fromEntries(
+    Object.entries(INPUT_DEFENCE_SECTIONS).map(([name, section]) => [`input-defences-${name}`, section]),
+  ),
+  'neural-cleanse': { title: 'Neural Cleanse (issue 6)', run: () => benchNeuralCleanse() },
   pruning: { title: 'Fine-Pruning and ANP (issue 6)', run: () => benchPruning() },
+  combinations: { title: 'Combining defences: AC → FP vs FP → AC (issue 7)', run: () => benchCombinations() },
   kernels: {
     title: 'Convolution kernels: stock tfjs vs registerFastKernels',
     run: () => benchKernels({ epoch: false, log: (l) => console.error(l) }),

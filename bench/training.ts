@@ -15,6 +15,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 
 import { datasets, fromLayersModel, metrics, models, registerFastKernels } from '../src/index.js';
+import { measureContention } from './contention.js';
 import { markdownTable } from './results-file.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -90,7 +91,7 @@ function runTorch(epochs: number, threads: number): TrainingRow | string {
 export async function benchTraining({ epochs = 3 } = {}): Promise<{ markdown: string; rows: TrainingRow[] }> {
   const rows: TrainingRow[] = [];
   const notes: string[] = [];
-  const loadBefore = os.loadavg()[0]!;
+  const contention = measureContention();
   const torch1 = runTorch(epochs, 1);
   const torch2 = runTorch(epochs, 2);
   rows.push(await runTfjs('wasm', epochs));
@@ -100,14 +101,18 @@ export async function benchTraining({ epochs = 3 } = {}): Promise<{ markdown: st
     else rows.push(t);
   }
   const wasm = rows[0]!;
-  const load = Math.max(loadBefore, os.loadavg()[0]!);
+  const busy = contention();
   const cores = os.cpus().length;
-  if (load > cores * 0.75) {
+  if (busy !== undefined) {
+    const share = `${(busy.foreignShare * 100).toFixed(0)}%`;
     notes.push(
-      `the machine was loaded (1-minute load average up to ${load.toFixed(1)} on ${cores} cores): multi-threaded PyTorch collapses under contention, so these ratios are not reliable — re-run on an idle machine`,
+      busy.foreignShare > 0.1
+        ? `other processes used ${share} of the ${cores} cores during this run: multi-threaded PyTorch collapses under contention, so these ratios are not reliable — re-run on an idle machine`
+        : `other processes used ${share} of the ${cores} cores during this run (idle machine)`,
     );
   }
   const torchRef = typeof torch2 === 'string' ? undefined : torch2;
+  const torch1Ref = typeof torch1 === 'string' ? undefined : torch1;
   const table = markdownTable(
     [
       'engine',
@@ -129,12 +134,16 @@ export async function benchTraining({ epochs = 3 } = {}): Promise<{ markdown: st
   const verdict = torchRef
     ? `Targets (against PyTorch with 2 threads): wasm epoch ≤ 3× — **${(wasm.epochSeconds / torchRef.epochSeconds).toFixed(2)}×**; wasm inference within 1.5× — **${(torchRef.predictPerSecond / wasm.predictPerSecond).toFixed(2)}×**.`
     : 'PyTorch reference not run: ' + notes.join('; ');
+  const singleThread = torch1Ref
+    ? `Against one-thread PyTorch (tfjs-wasm in Node is single-threaded): epoch **${(wasm.epochSeconds / torch1Ref.epochSeconds).toFixed(2)}×**, inference **${(torch1Ref.predictPerSecond / wasm.predictPerSecond).toFixed(2)}×**.`
+    : '';
   const markdown = [
     `Small CNN (Conv16-Pool-Conv32-Pool-Dense64-Dense10, 56,714 parameters), ${epochs} epochs, Adam lr 1e-3, batch 128, on the 8,000 training digits of \`datasets.mnist({ testFraction: 0.2, seed: 0 })\`; seconds per epoch are the median over epochs 2..${epochs} (epoch 1 includes warm-up). Predictions per second: median of three passes over the 2,000 test digits. tfjs with \`registerFastKernels()\`; wasm in Node runs on one thread.`,
     '',
     table,
     '',
     verdict,
+    ...(singleThread ? ['', singleThread] : []),
     ...(notes.length > 0 ? ['', `Notes: ${notes.join('; ')}`] : []),
   ].join('\n');
   return { markdown, rows };
