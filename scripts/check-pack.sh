@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Packs the library and installs the tarball into a fresh project, then checks
 # that `import { fromLayersModel } from 'backdoor-kit'` works at run time and
-# type-checks. Usage: bash scripts/check-pack.sh
+# type-checks, and that the `backdoor-kit` CLI runs. Usage: bash scripts/check-pack.sh
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -31,4 +31,14 @@ cat > tsconfig.json <<'JSON'
 JSON
 npx tsc -p tsconfig.json
 node out/check.js
+# the CLI: installed as a bin, answers --help, and a corrupt model exits 1 with one line
+./node_modules/.bin/backdoor-kit --help | head -n 1
+mkdir bad && echo '{not json' > bad/model.json
+set +e
+./node_modules/.bin/backdoor-kit scan bad --data mnist --backend cpu 2>err.txt
+code=$?
+set -e
+if [ "$code" -ne 1 ] || [ "$(wc -l < err.txt)" -ne 1 ]; then
+  echo "pack check: CLI on a corrupt model.json exited $code with: $(cat err.txt)"; exit 1
+fi
 echo "pack check: OK ($(basename "$tarball"))"
