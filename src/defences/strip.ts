@@ -338,7 +338,9 @@ export function sampleDistinct(rng: Rng, n: number, k: number, out: Int32Array, 
 // ---------------------------------------------------------------------------
 
 /** How an input and an overlay image are combined. */
-export type Superimpose = 'add' | 'blend';
+export type Superimpose = 'add' | 'blend' | 'max';
+
+const SUPERIMPOSE_MODES = ['add', 'blend', 'max'] as const;
 
 /** Options of {@link calibrate} (and the calibration part of {@link detect}). */
 export interface StripCalibrateOptions extends LongRunningOptions {
@@ -346,7 +348,11 @@ export interface StripCalibrateOptions extends LongRunningOptions {
   readonly overlays?: number;
   /**
    * `'add'`: `x + o`, unclipped (Gao et al.'s code, `cv2.addWeighted(x, 1, o, 1, 0)`);
-   * `'blend'`: `alpha·x + (1 − alpha)·o` (ART's `combine_images`). @default 'add'
+   * `'blend'`: `alpha·x + (1 − alpha)·o` (ART's `combine_images`);
+   * `'max'`: the pixel-wise maximum `max(x, o)` (beyond the paper: the union
+   * of light strokes on a dark background, values stay in range, and a light
+   * trigger is kept at full strength; see docs/defences/strip.md for when it
+   * helps). @default 'add'
    */
   readonly superimpose?: Superimpose;
   /** Weight of the input in `'blend'` mode, in [0, 1] (ART: 0.5). Ignored for `'add'`. @default 0.5 */
@@ -505,7 +511,7 @@ type ResolvedCalibrate = typeof STRIP_CALIBRATE_DEFAULTS;
 
 function checkCalibrateOptions(fn: string, o: ResolvedCalibrate, calibrating = true): void {
   assertPositiveInteger(fn, 'options.overlays', o.overlays);
-  assertOneOf(fn, 'options.superimpose', o.superimpose, ['add', 'blend'] as const);
+  assertOneOf(fn, 'options.superimpose', o.superimpose, SUPERIMPOSE_MODES);
   assertInRange(fn, 'options.alpha', o.alpha, 0, 1);
   assertFrr(fn, 'options.frr', o.frr);
   assertOneOf(fn, 'options.thresholdMethod', o.thresholdMethod, ['normal', 'quantile'] as const);
@@ -540,6 +546,7 @@ interface Progress {
 /** The superimposed batch for rows `a` (inputs) and `o` (overlays). */
 function superimposeTensors(a: tf.Tensor, o: tf.Tensor, mode: Superimpose, alpha: number): tf.Tensor {
   if (mode === 'add') return tf.add(a, o);
+  if (mode === 'max') return tf.maximum(a, o);
   return tf.add(tf.mul(a, tf.scalar(alpha)), tf.mul(o, tf.scalar(1 - alpha)));
 }
 
@@ -733,7 +740,7 @@ function assertCalibration(fn: string, cal: unknown, classifier: Classifier): as
     );
   }
   assertPositiveInteger(fn, `${arg}.overlays`, c.overlays);
-  assertOneOf(fn, `${arg}.superimpose`, c.superimpose, ['add', 'blend'] as const);
+  assertOneOf(fn, `${arg}.superimpose`, c.superimpose, SUPERIMPOSE_MODES);
   assertInRange(fn, `${arg}.alpha`, c.alpha, 0, 1);
   assertPositiveInteger(fn, `${arg}.poolSize`, c.poolSize);
   if (c.poolSize < c.overlays) {
@@ -762,7 +769,8 @@ function assertCalibration(fn: string, cal: unknown, classifier: Classifier): as
  * 1. Calibrate (or take `options.calibration`): clean entropy distribution
  *    and threshold at the preset FRR.
  * 2. For each input, draw N distinct pool images (seeded), superimpose each
- *    on the input (`'add'`: `x + o`; `'blend'`: `α·x + (1 − α)·o`).
+ *    on the input (`'add'`: `x + o`; `'blend'`: `α·x + (1 − α)·o`; `'max'`:
+ *    `max(x, o)`).
  * 3. Classify all N × n superimposed images in batches of `batchSize`;
  *    entropy in bits of each prediction (summed over classes); the input's
  *    score is the mean over its N overlays.

@@ -154,6 +154,17 @@ describe('strip.calibrate / strip.detect on a hand-made predict-only classifier 
     const b0 =
       cleanRows.slice(1).reduce((s, o) => s + H(ratioProbs([0.25 + 0.75 * o[0]!, 0.25 + 0.75 * o[1]!])), 0) / 4;
     assert.ok(Math.abs(calB.cleanEntropy[0]! - b0) < 1e-5);
+    // max: the pixel-wise maximum max(x, o); every clean entropy exact
+    const calM = await strip.calibrate(ratio, x, { overlays: 4, superimpose: 'max' });
+    assert.equal(calM.superimpose, 'max');
+    cleanRows.forEach((a, i) => {
+      const want =
+        cleanRows.reduce(
+          (s, b, k) => (k === i ? s : s + H(ratioProbs([Math.max(a[0]!, b[0]!), Math.max(a[1]!, b[1]!)]))),
+          0,
+        ) / 4;
+      assert.ok(Math.abs(calM.cleanEntropy[i]! - want) < 1e-5, `max ${i}: ${calM.cleanEntropy[i]} vs ${want}`);
+    });
     // plain data, JSON-serialisable
     assert.doesNotThrow(() => JSON.stringify(toJsonValue(cal)));
     x.dispose();
@@ -195,6 +206,15 @@ describe('strip.calibrate / strip.detect on a hand-made predict-only classifier 
       [0.1, 9],
     ].map((a) => pool.reduce((s, o) => s + H(ratioProbs([a[0]! + o[0]!, a[1]! + o[1]!])), 0) / 3);
     want.forEach((v, i) => assert.ok(Math.abs(r.scores[i]! - v) < 1e-5));
+    // the calibration's 'max' rule: score = mean over the pool of H(max(x, o))
+    const rMax = await strip.detect(ratio, inputs, { calibration: { ...base, superimpose: 'max' } });
+    [
+      [9, 0.1],
+      [1, 1],
+      [0.1, 9],
+    ]
+      .map((a) => pool.reduce((s, o) => s + H(ratioProbs([Math.max(a[0]!, o[0]!), Math.max(a[1]!, o[1]!)])), 0) / 3)
+      .forEach((v, i) => assert.ok(Math.abs(rMax.scores[i]! - v) < 1e-5, `max ${i}: ${rMax.scores[i]} vs ${v}`));
     assert.deepEqual(
       Array.from(r.suspicious),
       want.map((v) => (v < 0.93 ? 1 : 0)),
@@ -374,7 +394,7 @@ describe('strip bad input', () => {
     );
     await expectReject(strip.calibrate(ratio, x, { overlays: 4, alpha: 2 }), 'INVALID_ARGUMENT', 'options.alpha', c);
     await expectReject(
-      strip.calibrate(ratio, x, { overlays: 4, superimpose: 'max' as 'add' }),
+      strip.calibrate(ratio, x, { overlays: 4, superimpose: 'min' as 'add' }),
       'INVALID_ARGUMENT',
       'options.superimpose',
       c,
