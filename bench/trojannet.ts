@@ -13,7 +13,8 @@
  * the 8,000 training digits with the fast kernels; cached in .bench-cache/).
  *
  * Run: `npx tsx bench/trojannet.ts` (prints markdown; `--write` also stores it
- * in docs/results.md; `--backend=wasm` trains on wasm).
+ * in docs/results.md; `--backend=wasm` trains on wasm; `--refine-output-passes=N`
+ * overrides that training option).
  */
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -137,6 +138,8 @@ async function trainedModule(
     `cf${resolved.cleanFraction}`,
     `pe${resolved.polishEpochs}`,
     `cnb${resolved.calibrateNoiseBias ? 1 : 0}`,
+    // Only when used, so that caches made before this option existed stay valid.
+    ...(resolved.refineOutputPasses > 0 ? [`ro${resolved.refineOutputPasses}`] : []),
     `tf${tf.version_core}`,
   ].join('-');
   const dir = join(CACHE, key);
@@ -264,7 +267,10 @@ export async function benchTrojanNet(opts: BenchTrojanNetOptions = {}): Promise<
   const schedule =
     `${t.epochs} epochs × ${t.stepsPerEpoch} steps of ${t.batchSize} ` +
     `(noise ${t.noiseFraction}, clean share ${t.cleanFraction}), Adam ${t.learningRate} with cosine decay, seed ${t.seed}; ` +
-    `${t.polishEpochsRun} of ${t.polishEpochs} polish epochs run; no-trigger bias lowered by ${Number(t.noiseBiasShift).toFixed(3)}`;
+    `${t.polishEpochsRun} of ${t.polishEpochs} polish epochs run; no-trigger bias lowered by ${Number(t.noiseBiasShift).toFixed(3)}` +
+    (Number(t.refineOutputPasses ?? 0) > 0
+      ? `; output layer refined (${t.refineOutputPasses} passes), ${t.refinedPatternBiases} pattern biases raised`
+      : '');
   const markdown = [
     `TrojanNet trained on the \`${backend}\` backend: ${schedule}; ` +
       `${cached ? 'loaded from .bench-cache (training time from the original run)' : 'trained in this run'}. ` +
@@ -318,7 +324,10 @@ export async function benchTrojanNet(opts: BenchTrojanNetOptions = {}): Promise<
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const backendArg = process.argv.find((a) => a.startsWith('--backend='))?.slice('--backend='.length);
   const backend = backendArg === 'wasm' ? 'wasm' : 'cpu';
-  benchTrojanNet({ backend, log: (l) => console.error(l), cache: !process.argv.includes('--no-cache') })
+  // `--refine-output-passes=N` overrides that training option (for trying it; the default is TRAIN_DEFAULTS').
+  const refineArg = process.argv.find((a) => a.startsWith('--refine-output-passes='));
+  const train = refineArg === undefined ? {} : { refineOutputPasses: Number(refineArg.split('=')[1]) };
+  benchTrojanNet({ backend, train, log: (l) => console.error(l), cache: !process.argv.includes('--no-cache') })
     .then(({ markdown }) => {
       console.log(markdown);
       if (process.argv.includes('--write')) {

@@ -305,6 +305,30 @@ describe('trojanNet.train', () => {
     await expectRejects(() => trojanNet.train({ ...SMALL, signal: aborted.signal }), AbortError, 'signal');
   });
 
+  it('refines the output layer: every pattern recognised, deterministic, no tensor leaked', async () => {
+    const images = tf.randomUniform([20, 8, 8, 1], 0, 1, 'float32', 3) as tf.Tensor4D;
+    const clean = trojanNet.randomPatches(images, { perImage: 10, seed: 1 });
+    images.dispose();
+    const opts = { ...SMALL, polishEpochs: 0, cleanPatches: clean, refineOutputPasses: 2 };
+    const before = tf.memory().numTensors;
+    const a = await trojanNet.train(opts);
+    const b = await trojanNet.train(opts);
+    try {
+      assert.equal(a.trainedWith.refineOutputPasses, 2);
+      assert.ok(Number.isInteger(a.trainedWith.refinedPatternBiases));
+      // the final per-pattern bias raises leave every pattern recognised, so the no-trigger bias is untouched
+      assert.equal(a.trainedWith.noiseBiasShift, 0);
+      assert.equal((await trojanNet.evaluate(a, { cleanPatches: clean })).patternAccuracy, 1);
+      const wa = a.model.getWeights();
+      const wb = b.model.getWeights();
+      for (let i = 0; i < wa.length; i++) assert.deepEqual(await wa[i]!.data(), await wb[i]!.data());
+    } finally {
+      a.dispose();
+      b.dispose();
+    }
+    assert.equal(tf.memory().numTensors, before);
+  });
+
   it('rejects bad options before any work', async () => {
     const cases: Array<[Record<string, unknown>, string, new (...args: never[]) => BackdoorKitError]> = [
       [{ numPatterns: 0 }, 'options.numPatterns', InvalidArgumentError],
@@ -318,6 +342,8 @@ describe('trojanNet.train', () => {
       [{ cleanFraction: -0.1 }, 'options.cleanFraction', InvalidArgumentError],
       [{ polishEpochs: -1 }, 'options.polishEpochs', InvalidArgumentError],
       [{ calibrateNoiseBias: 1 }, 'options.calibrateNoiseBias', InvalidArgumentError],
+      [{ refineOutputPasses: 1.5 }, 'options.refineOutputPasses', InvalidArgumentError],
+      [{ refineOutputPasses: -1 }, 'options.refineOutputPasses', InvalidArgumentError],
       [{ cleanPatches: [0.5] }, 'options.cleanPatches', InvalidArgumentError],
       [{ cleanPatches: new Float32Array(15) }, 'options.cleanPatches', ShapeError],
       [{ cleanPatches: new Float32Array(16).fill(2) }, 'options.cleanPatches[0]', InvalidArgumentError],
