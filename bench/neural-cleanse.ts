@@ -13,7 +13,8 @@
  * Run: `npx tsx bench/neural-cleanse.ts` (prints the tables; `--write` also
  * writes them into docs/results.md; `--all-seeds` adds the BadNets models of
  * seeds 1 and 2; `--unlearning-sweep` runs the unlearning-settings sweep
- * instead, chosen on the defender's own digits).
+ * instead, chosen on the defender's own digits; `--seeds` runs the held-out
+ * check of the log-scale threshold instead, section `neural-cleanse-seeds`).
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -327,6 +328,123 @@ export async function benchNeuralCleanse(allSeeds = false): Promise<NeuralCleans
   return { markdown: sections.join('\n') };
 }
 
+/**
+ * The log-scale rule, fixed before the held-out models below were scanned:
+ * flag a label if the MAD index of ln(norm) exceeds 4 (picked on the four
+ * models of the main run: BadNets seed 0 at 6.14, clean seeds 0–2 at most
+ * 2.99).
+ */
+export const LOG_RULE = Object.freeze({ scale: 'log', threshold: 4 } as const);
+
+/** Models that picked {@link LOG_RULE}, then the held-out ones (seeds never looked at before the rule was fixed). */
+const SEED_SUBJECTS: Array<{ opts: SubjectOptions; heldOut: boolean }> = [
+  { opts: { kind: 'all-to-one', seed: 0 }, heldOut: false },
+  { opts: { kind: 'clean', seed: 0 }, heldOut: false },
+  { opts: { kind: 'clean', seed: 1 }, heldOut: false },
+  { opts: { kind: 'clean', seed: 2 }, heldOut: false },
+  { opts: { kind: 'all-to-one', seed: 1 }, heldOut: true },
+  { opts: { kind: 'all-to-one', seed: 2 }, heldOut: true },
+  { opts: { kind: 'all-to-one', seed: 3 }, heldOut: true },
+  { opts: { kind: 'clean', seed: 3 }, heldOut: true },
+  { opts: { kind: 'clean', seed: 4 }, heldOut: true },
+  { opts: { kind: 'clean', seed: 5 }, heldOut: true },
+];
+
+/** The largest index and its label ("–" if no label is below the median). */
+function maxIndex(labels: readonly number[], indices: readonly number[]): [number, string] {
+  let best = -1;
+  for (let i = 0; i < indices.length; i++) if (best < 0 || indices[i]! > indices[best]!) best = i;
+  const v = best < 0 ? 0 : indices[best]!;
+  return [Math.max(0, v), v > 0 ? `${labels[best]}` : '–'];
+}
+
+/**
+ * Held-out check of the log-scale rule (`--seeds`): the paper's linear MAD
+ * test at 2 and {@link LOG_RULE} on the default-schedule detection reports
+ * of the models that picked the rule and of held-out BadNets and clean
+ * seeds. Reports are read from the cache when present, else computed (about
+ * 4–8 minutes per model on a loaded 2-core wasm machine).
+ *
+ * @returns The markdown table and a summary line.
+ */
+export async function benchNeuralCleanseSeeds(): Promise<NeuralCleanseBenchResult> {
+  await useBackend('wasm');
+  const rows: Array<Array<string | number>> = [];
+  const outcome = { heldTp: 0, heldBad: 0, heldFpLog: 0, heldFpLinear: 0, heldClean: 0, heldTpLinear: 0 };
+  for (const { opts, heldOut } of SEED_SUBJECTS) {
+    const name = `${opts.kind === 'clean' ? 'clean' : 'BadNets all-to-one → 0'} (seed ${opts.seed ?? 0})`;
+    log(`subject ${name}`);
+    const s = await subject(opts);
+    const d = split(s);
+    const cached = readCachedReport(opts);
+    const report =
+      cached ?? (await neuralCleanse.detect(s.classifier, d.defender, { seed: 0, onProgress: progress(name) }));
+    if (cached === undefined) writeCachedReport(opts, report);
+    const labels = report.perClass.map((p) => p.label);
+    const norms = report.perClass.map((p) => p.norm);
+    const lin = neuralCleanse.outlierDetection(norms);
+    const lg = neuralCleanse.outlierDetection(norms, LOG_RULE);
+    const [linIdx, linLabel] = maxIndex(labels, lin.indices);
+    const [logIdx, logLabel] = maxIndex(labels, lg.indices);
+    const linFlags = lin.flagged.map((i) => labels[i]!);
+    const logFlags = lg.flagged.map((i) => labels[i]!);
+    const sorted = [...norms].sort((a, b) => a - b);
+    const backdoored = opts.kind !== 'clean';
+    if (heldOut) {
+      if (backdoored) {
+        outcome.heldBad++;
+        if (logFlags.length === 1 && logFlags[0] === TARGET) outcome.heldTp++;
+        if (linFlags.length === 1 && linFlags[0] === TARGET) outcome.heldTpLinear++;
+      } else {
+        outcome.heldClean++;
+        if (logFlags.length > 0) outcome.heldFpLog++;
+        if (linFlags.length > 0) outcome.heldFpLinear++;
+      }
+    }
+    rows.push([
+      name,
+      heldOut ? 'held out' : 'picked the rule',
+      await metrics.accuracy(s.classifier, d.held),
+      backdoored ? await metrics.attackSuccessRate(s.classifier, d.heldTriggered, TARGET) : '–',
+      `${formatNumber(linIdx)} (${linLabel})`,
+      linFlags.length === 0 ? 'none' : linFlags.join(', '),
+      `${formatNumber(logIdx)} (${logLabel})`,
+      logFlags.length === 0 ? 'none' : logFlags.join(', '),
+      sorted[0]! / lin.median,
+      Math.max(...report.perClass.map((p) => p.steps)),
+      report.seconds,
+    ]);
+    log(
+      `${name}: linear ${linIdx.toFixed(2)} (${linLabel}) flags ${JSON.stringify(linFlags)}; log ${logIdx.toFixed(2)} (${logLabel}) flags ${JSON.stringify(logFlags)}`,
+    );
+    disposeSplit(d);
+    s.classifier.dispose();
+  }
+  const markdown = [
+    `Held-out check of the log-scale rule. The rule (\`{ scale: 'log', threshold: ${LOG_RULE.threshold} }\`: MAD index of ln(norm) > ${LOG_RULE.threshold}) was fixed on the first four models (section \`neural-cleanse\`) before the held-out models were trained or scanned. "Paper": the MAD index of the L1 norms, flagged if > 2. Index columns: the largest index over the 10 labels (its label in brackets). Same detection settings as the main run (default schedule, all 10 labels batched, NC seed 0; defender: 1,000 test digits; accuracy/ASR on the other 1,000).`,
+    '',
+    markdownTable(
+      [
+        'model',
+        'role',
+        'clean acc',
+        'ASR',
+        'max index, paper (label)',
+        'flagged, paper (> 2)',
+        'max index, log scale (label)',
+        `flagged, log scale (> ${LOG_RULE.threshold})`,
+        'smallest norm / median',
+        'max steps',
+        'seconds',
+      ],
+      rows,
+    ),
+    '',
+    `Held-out: log-scale rule flags label ${TARGET} alone on ${outcome.heldTp} of ${outcome.heldBad} BadNets models and something on ${outcome.heldFpLog} of ${outcome.heldClean} clean models; the paper's test flags label ${TARGET} alone on ${outcome.heldTpLinear} of ${outcome.heldBad} BadNets models and something on ${outcome.heldFpLinear} of ${outcome.heldClean} clean models.`,
+  ].join('\n');
+  return { markdown };
+}
+
 /** Unlearning settings compared by the sweep (the first is the default). */
 const SWEEP: Array<[string, neuralCleanse.NeuralCleanseRepairOptions]> = [
   ['defaults (Adam 1e-3, 1 epoch)', {}],
@@ -440,10 +558,18 @@ export async function benchUnlearningSweep(): Promise<NeuralCleanseBenchResult> 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const allSeeds = process.argv.includes('--all-seeds');
   const sweep = process.argv.includes('--unlearning-sweep');
-  (sweep ? benchUnlearningSweep() : benchNeuralCleanse(allSeeds))
+  const seeds = process.argv.includes('--seeds');
+  (seeds ? benchNeuralCleanseSeeds() : sweep ? benchUnlearningSweep() : benchNeuralCleanse(allSeeds))
     .then(({ markdown }) => {
       console.log(markdown);
-      if (process.argv.includes('--write')) {
+      if (process.argv.includes('--write') && seeds) {
+        writeSection(
+          'neural-cleanse-seeds',
+          'Neural Cleanse: held-out check of the log-scale threshold (issue 6)',
+          markdown,
+          'npx tsx bench/neural-cleanse.ts --write --seeds',
+        );
+      } else if (process.argv.includes('--write')) {
         writeSection(
           sweep ? 'neural-cleanse-unlearning' : 'neural-cleanse',
           sweep ? 'Neural Cleanse unlearning settings (issue 6)' : 'Neural Cleanse (issue 6)',

@@ -9,7 +9,7 @@ import { benchCombinations } from './combinations.js';
 import { benchDataDefences } from './data-defences.js';
 import { INPUT_DEFENCE_SECTIONS } from './input-defences.js';
 import { benchKernels } from './kernels.js';
-import { benchNeuralCleanse } from './neural-cleanse.js';
+import { benchNeuralCleanse, benchNeuralCleanseSeeds, benchUnlearningSweep } from './neural-cleanse.js';
 import { benchPruning } from './pruning.js';
 import { writeSection } from './results-file.js';
 import { benchTraining } from './training.js';
@@ -32,6 +32,14 @@ const SECTIONS: Record<string, Section> = {
     Object.entries(INPUT_DEFENCE_SECTIONS).map(([name, section]) => [`input-defences-${name}`, section]),
   ),
   'neural-cleanse': { title: 'Neural Cleanse (issue 6)', run: () => benchNeuralCleanse() },
+  'neural-cleanse-unlearning': {
+    title: 'Neural Cleanse unlearning settings (issue 6)',
+    run: () => benchUnlearningSweep(),
+  },
+  'neural-cleanse-seeds': {
+    title: 'Neural Cleanse: held-out check of the log-scale threshold (issue 6)',
+    run: () => benchNeuralCleanseSeeds(),
+  },
   pruning: { title: 'Fine-Pruning and ANP (issue 6)', run: () => benchPruning() },
   combinations: { title: 'Combining defences: AC → FP vs FP → AC (issue 7)', run: () => benchCombinations() },
   kernels: {
