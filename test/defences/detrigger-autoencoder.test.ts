@@ -5,7 +5,6 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 
 import type { Classifier } from '../../src/core/classifier.js';
-import { BackdoorKitError } from '../../src/core/errors.js';
 import { Rng } from '../../src/core/rng.js';
 import { subset } from '../../src/data/index.js';
 import * as detriggerAutoencoder from '../../src/defences/detrigger-autoencoder.js';
@@ -13,21 +12,11 @@ import { accuracyFromLabels } from '../../src/metrics/index.js';
 import { square } from '../../src/triggers/index.js';
 import { backdoorFixture } from '../helpers/backdoor-fixture.js';
 import { ready } from '../helpers/backend.js';
+import { errorPredicate as expectError } from '../helpers/errors.js';
 
 before(async () => {
   await ready;
 });
-
-function expectError(code: string, arg: string, fnName?: string): (e: unknown) => boolean {
-  return (e: unknown) => {
-    assert.ok(e instanceof BackdoorKitError, `not a BackdoorKitError: ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    if (fnName !== undefined) assert.equal(e.fn, fnName);
-    assert.equal(e.arg, arg);
-    assert.ok(e.message.includes(arg), e.message);
-    return true;
-  };
-}
 
 /** A fixed "autoencoder" on 2×2 images that zeroes the top-left pixel (a dense layer with a diagonal kernel). */
 function maskingModel(): tfl.LayersModel {

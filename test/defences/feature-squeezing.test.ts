@@ -4,29 +4,18 @@ import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 
 import type { Classifier } from '../../src/core/classifier.js';
-import { BackdoorKitError } from '../../src/core/errors.js';
 import { subset } from '../../src/data/index.js';
 import * as featureSqueezing from '../../src/defences/feature-squeezing.js';
 import { detection } from '../../src/metrics/index.js';
 import { backdoorFixture } from '../helpers/backdoor-fixture.js';
 import { ready } from '../helpers/backend.js';
+import { errorPredicate as expectError } from '../helpers/errors.js';
 
 before(async () => {
   await ready;
 });
 
 const { bitDepth, median, squeeze } = featureSqueezing;
-
-function expectError(code: string, arg: string, fnName?: string): (e: unknown) => boolean {
-  return (e: unknown) => {
-    assert.ok(e instanceof BackdoorKitError, `not a BackdoorKitError: ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    if (fnName !== undefined) assert.equal(e.fn, fnName);
-    assert.equal(e.arg, arg);
-    assert.ok(e.message.includes(arg), e.message);
-    return true;
-  };
-}
 
 /** The 4×4 test image of the median checks (distinct values 0..15). */
 const IMG = [

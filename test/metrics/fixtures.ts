@@ -2,12 +2,9 @@
  * Fixtures for the metrics tests: a fake classifier whose class
  * probabilities are its input pixels, so predictions are fixed by hand.
  */
-import assert from 'node:assert/strict';
-
 import * as tf from '@tensorflow/tfjs-core';
 
 import type { Classifier } from '../../src/core/classifier.js';
-import { BackdoorKitError } from '../../src/core/errors.js';
 
 /** A {@link Classifier} on `[1, 1, k]` inputs that returns the input, normalised per row, as probabilities. */
 export interface PassThrough extends Classifier {
@@ -40,26 +37,5 @@ export function inputsFor(labels: readonly number[], k: number): tf.Tensor4D {
   return tf.tensor4d(values, [labels.length, 1, 1, k]);
 }
 
-/** Asserts a BackdoorKitError with this code, function and argument (named in the message). */
-export function expectError(fnCall: () => unknown, code: string, arg: string, fnName: string): void {
-  assert.throws(fnCall, (e: unknown) => checkError(e, code, arg, fnName));
-}
-
-/** Async twin of {@link expectError}. */
-export async function expectRejects(
-  promise: () => Promise<unknown>,
-  code: string,
-  arg: string,
-  fnName: string,
-): Promise<void> {
-  await assert.rejects(promise, (e: unknown) => checkError(e, code, arg, fnName));
-}
-
-function checkError(e: unknown, code: string, arg: string, fnName: string): boolean {
-  assert.ok(e instanceof BackdoorKitError, `not a BackdoorKitError: ${String(e)}`);
-  assert.equal(e.code, code, e.message);
-  assert.equal(e.fn, fnName);
-  assert.equal(e.arg, arg);
-  assert.ok(e.message.includes(`'${arg}'`), e.message);
-  return true;
-}
+/** The shared typed-error assertions (test/helpers/errors.ts). */
+export { expectError, expectRejects } from '../helpers/errors.js';

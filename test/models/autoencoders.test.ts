@@ -4,9 +4,9 @@ import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 
-import { BackdoorKitError } from '../../src/core/errors.js';
 import { convAutoencoder, denseAutoencoder } from '../../src/models/index.js';
 import { ready } from '../helpers/backend.js';
+import { expectError } from '../helpers/errors.js';
 
 before(async () => {
   await ready;
@@ -14,17 +14,6 @@ before(async () => {
 
 function table(model: tfl.LayersModel): [string, number][] {
   return model.layers.map((l) => [l.name, l.countParams()]);
-}
-
-function expectError(fnCall: () => unknown, code: string, arg: string, fnName: string): void {
-  assert.throws(fnCall, (e: unknown) => {
-    assert.ok(e instanceof BackdoorKitError, `not a BackdoorKitError: ${String(e)}`);
-    assert.equal(e.code, code);
-    assert.equal(e.fn, fnName);
-    assert.equal(e.arg, arg);
-    assert.ok(e.message.includes(arg), e.message);
-    return true;
-  });
 }
 
 /** Runs the model on a small batch and returns the output shape and value range. */

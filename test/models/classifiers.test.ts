@@ -4,9 +4,9 @@ import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 
-import { BackdoorKitError } from '../../src/core/errors.js';
 import { gtsrbCnn, kwonCnn, smallCnn } from '../../src/models/index.js';
 import { ready } from '../helpers/backend.js';
+import { expectError } from '../helpers/errors.js';
 
 before(async () => {
   await ready;
@@ -19,17 +19,6 @@ function table(model: tfl.LayersModel): [string, number][] {
 
 function weightValues(model: tfl.LayersModel): Float32Array[] {
   return model.getWeights().map((w) => w.dataSync() as Float32Array);
-}
-
-function expectError(fnCall: () => unknown, code: string, arg: string, fnName: string): void {
-  assert.throws(fnCall, (e: unknown) => {
-    assert.ok(e instanceof BackdoorKitError, `not a BackdoorKitError: ${String(e)}`);
-    assert.equal(e.code, code);
-    assert.equal(e.fn, fnName);
-    assert.equal(e.arg, arg);
-    assert.ok(e.message.includes(arg), e.message);
-    return true;
-  });
 }
 
 describe('models.smallCnn', () => {
