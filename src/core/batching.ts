@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 
 import type { Classifier } from './classifier.js';
+import type { LabeledData } from './types.js';
 import { assertPositiveInteger } from './validate.js';
 
 /** Default samples per forward pass. */
@@ -110,4 +111,18 @@ export function argmaxRows(values: Float32Array, cols: number): Int32Array {
     out[r] = best;
   }
   return out;
+}
+
+/** Rows `idx` of validated data (no validation; empty `idx` gives 0 rows). */
+export function gatherData(data: LabeledData, idx: Int32Array): LabeledData {
+  const y = new Int32Array(idx.length);
+  for (let i = 0; i < idx.length; i++) y[i] = data.y[idx[i]!]!;
+  const x = tf.tidy(() => {
+    if (idx.length === 0) {
+      const [, h, w, c] = data.x.shape;
+      return tf.zeros([0, h, w, c], data.x.dtype) as tf.Tensor4D;
+    }
+    return tf.gather(data.x, tf.tensor1d(idx, 'int32'), 0);
+  });
+  return { x, y };
 }

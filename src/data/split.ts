@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 
 import { EmptyDataError, InvalidArgumentError, LabelError, ShapeError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
+import { gatherData } from '../core/batching.js';
 import type { LabeledData } from '../core/types.js';
 import { assertFiniteNumber, assertInRange, assertLabeledData, resolveOptions, shapesEqual } from '../core/validate.js';
 
@@ -228,18 +229,4 @@ export function assertLabelArray(fn: string, arg: string, labels: unknown): asse
       throw new LabelError({ fn, arg: `${arg}[${i}]`, value: labels[i] }, 'must be a non-negative integer label');
     }
   }
-}
-
-/** Rows `idx` of validated data (no validation; empty `idx` gives 0 rows). */
-export function gatherData(data: LabeledData, idx: Int32Array): LabeledData {
-  const y = new Int32Array(idx.length);
-  for (let i = 0; i < idx.length; i++) y[i] = data.y[idx[i]!]!;
-  const x = tf.tidy(() => {
-    if (idx.length === 0) {
-      const [, h, w, c] = data.x.shape;
-      return tf.zeros([0, h, w, c], data.x.dtype) as tf.Tensor4D;
-    }
-    return tf.gather(data.x, tf.tensor1d(idx, 'int32'), 0);
-  });
-  return { x, y };
 }

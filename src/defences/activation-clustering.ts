@@ -63,7 +63,7 @@ import {
   fitUntilConverged,
   layerActivations,
   retrainAndProbe,
-  subsetData,
+  retrainOnKept,
 } from './data-defence-common.js';
 
 /** The cluster analyses of Chen et al. (and ART's `smaller` and `distance`). */
@@ -877,23 +877,17 @@ export async function repair<C extends Classifier>(
   const rng = makeRng(o.seed, fn);
   const fitOptions = { ...o, seed: rng.derive('fit').nextSeed() };
   if (o.mode === 'retrain') {
-    const cleaned = subsetData(data, kept);
-    const model = trainable.reinitialized(rng.derive('init').nextSeed());
-    try {
-      const r = await fitUntilConverged(fn, model, cleaned, fitOptions, 'activation-clustering:repair');
-      return {
-        classifier: model as unknown as C,
-        data: cleaned,
-        mode: o.mode,
-        removed: flagged.length,
-        relabelled: 0,
-        ...r,
-      };
-    } catch (e) {
-      model.dispose();
-      cleaned.x.dispose();
-      throw e;
-    }
+    const initSeed = rng.derive('init').nextSeed();
+    const { model, ...r } = await retrainOnKept(
+      fn,
+      trainable,
+      data,
+      kept,
+      initSeed,
+      fitOptions,
+      'activation-clustering:repair',
+    );
+    return { classifier: model as unknown as C, mode: o.mode, removed: flagged.length, relabelled: 0, ...r };
   }
   // relabel: sources from the report, or from a model trained on the unflagged samples
   const labels = Int32Array.from(data.y);

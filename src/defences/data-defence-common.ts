@@ -6,9 +6,9 @@
  *
  * @packageDocumentation
  */
-import * as tf from '@tensorflow/tfjs-core';
+import type * as tf from '@tensorflow/tfjs-core';
 
-import { collectBatches, predictProbabilities } from '../core/batching.js';
+import { collectBatches, gatherData, predictProbabilities } from '../core/batching.js';
 import type { FitHistory, LayeredClassifier, TrainableClassifier } from '../core/classifier.js';
 import { AbortError, InvalidArgumentError, ShapeError } from '../core/errors.js';
 import { report, throwIfAborted } from '../core/progress.js';
@@ -40,16 +40,6 @@ export async function layerActivations(
     return a;
   });
   return { values: Float64Array.from(values), rows, cols };
-}
-
-/** Rows of `data` at `indices` as a new LabeledData (the caller disposes `x`); labels from `labels` if given. */
-export function subsetData(data: LabeledData, indices: ArrayLike<number>, labels?: Int32Array): LabeledData {
-  const idx = Int32Array.from(indices);
-  const x = tf.tidy(() => tf.gather(data.x, tf.tensor1d(idx, 'int32')) as tf.Tensor4D);
-  const y = new Int32Array(idx.length);
-  const src = labels ?? data.y;
-  for (let i = 0; i < idx.length; i++) y[i] = src[idx[i]!]!;
-  return { x, y };
 }
 
 /** Checks that `report` is a data-defence report (`suspicious`, optional `suspectedSources`) for `n` samples. */
@@ -154,6 +144,32 @@ export async function fitUntilConverged(
   return { epochs: history.loss.length, converged, history };
 }
 
+/**
+ * The remove-and-retrain repair of the data defences: a freshly initialised
+ * copy of `classifier` (weights from `initSeed`) trained on the rows `kept`
+ * of `data` until convergence ({@link fitUntilConverged}). Returns the model
+ * and the kept data (the caller owns both); on failure both are disposed.
+ */
+export async function retrainOnKept(
+  fn: string,
+  classifier: TrainableClassifier,
+  data: LabeledData,
+  kept: readonly number[],
+  initSeed: number,
+  o: ConvergenceSettings,
+  stage: string,
+): Promise<{ model: TrainableClassifier; data: LabeledData; epochs: number; converged: boolean; history: FitHistory }> {
+  const cleaned = gatherData(data, Int32Array.from(kept));
+  const model = classifier.reinitialized(initSeed);
+  try {
+    return { model, data: cleaned, ...(await fitUntilConverged(fn, model, cleaned, o, stage)) };
+  } catch (e) {
+    model.dispose();
+    cleaned.x.dispose();
+    throw e;
+  }
+}
+
 /** Settings of {@link retrainAndProbe}. */
 export interface RetrainSettings {
   readonly epochs: number;
@@ -195,7 +211,7 @@ export async function retrainAndProbe(
   let train: LabeledData | undefined;
   let probeData: LabeledData | undefined;
   try {
-    train = subsetData(data, keep);
+    train = gatherData(data, Int32Array.from(keep));
     await model.fit(train, {
       epochs: o.epochs,
       batchSize: o.batchSize,
@@ -211,7 +227,7 @@ export async function retrainAndProbe(
     });
     train.x.dispose();
     if (probe.length === 0) return new Float32Array(0);
-    probeData = subsetData(data, probe);
+    probeData = gatherData(data, probe);
     return await predictProbabilities(model, probeData.x, o.evalBatchSize);
   } catch (e) {
     if (e instanceof AbortError) throw new AbortError({ fn, arg: 'options.signal' }, 'was aborted');

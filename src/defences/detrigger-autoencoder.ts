@@ -290,8 +290,10 @@ export async function train(cleanData: CleanImages, options?: DetriggerTrainOpti
           seed: rng.derive('detrigger:init').nextSeed(),
         })
       : convAutoencoder({ inputShape, filters: o.filters, seed: rng.derive('detrigger:init').nextSeed() });
-  const clean = Float32Array.from((await x.data()) as Float32Array);
-  const target = tf.tensor4d(clean, [n, H, W, C]);
+  // plain values for stamping (x.data() is already a copy); the clean target is x itself
+  const raw = await x.data();
+  const clean = raw instanceof Float32Array ? raw : Float32Array.from(raw as ArrayLike<number>);
+  const target = x.dtype === 'float32' ? x : tf.cast(x, 'float32');
   const optimizer = tf.train.adam(o.learningRate);
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const history: DetriggerHistory = { loss: [], seconds: [] };
@@ -347,7 +349,7 @@ export async function train(cleanData: CleanImages, options?: DetriggerTrainOpti
     ok = true;
   } finally {
     inputs?.dispose();
-    target.dispose();
+    if (target !== x) target.dispose();
     optimizer.dispose();
     if (!ok) model.dispose();
   }

@@ -43,7 +43,7 @@ import {
 } from '../core/validate.js';
 import { centred, columnMeans, selectRows, type RowMatrix } from '../stats/matrix.js';
 import { principalAxes } from '../stats/pca.js';
-import { assertDataReport, fitUntilConverged, layerActivations, subsetData } from './data-defence-common.js';
+import { assertDataReport, layerActivations, retrainOnKept } from './data-defence-common.js';
 
 /** Options of {@link detect}. */
 export interface SpectralSignaturesOptions extends LongRunningOptions {
@@ -393,20 +393,15 @@ export async function repair<C extends Classifier>(
     );
   }
   const rng = makeRng(o.seed, fn);
-  const cleaned = subsetData(data, kept);
-  const model = (classifier as unknown as TrainableClassifier).reinitialized(rng.derive('init').nextSeed());
-  try {
-    const r = await fitUntilConverged(
-      fn,
-      model,
-      cleaned,
-      { ...o, seed: rng.derive('fit').nextSeed() },
-      'spectral-signatures:repair',
-    );
-    return { classifier: model as unknown as C, data: cleaned, removed: n - kept.length, ...r };
-  } catch (e) {
-    model.dispose();
-    cleaned.x.dispose();
-    throw e;
-  }
+  const initSeed = rng.derive('init').nextSeed();
+  const { model, ...r } = await retrainOnKept(
+    fn,
+    classifier as unknown as TrainableClassifier,
+    data,
+    kept,
+    initSeed,
+    { ...o, seed: rng.derive('fit').nextSeed() },
+    'spectral-signatures:repair',
+  );
+  return { classifier: model as unknown as C, removed: n - kept.length, ...r };
 }
