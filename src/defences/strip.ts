@@ -357,6 +357,17 @@ export interface StripCalibrateOptions extends LongRunningOptions {
   readonly superimpose?: Superimpose;
   /** Weight of the input in `'blend'` mode, in [0, 1] (ART: 0.5). Ignored for `'add'`. @default 0.5 */
   readonly alpha?: number;
+  /**
+   * k, the clean images combined with the input in each of the N
+   * superimposed images (beyond the paper, which uses 1): `'add'` adds all k,
+   * `'blend'` weights the input by `alpha` and the mean of the k by
+   * `1 − alpha`, `'max'` takes the maximum over the input and all k. More
+   * clutter perturbs clean inputs further while a trigger kept at full
+   * strength (`'max'`) still wins; see docs/defences/strip.md for the
+   * measured effect. The pool must hold more than `overlays × k` images.
+   * @default 1
+   */
+  readonly overlaysPerImage?: number;
   /** Preset false-rejection rate on clean inputs, in (0, 1) (Gao: 1%). @default 0.01 */
   readonly frr?: number;
   /** `'normal'` (Gao: normal fit) or `'quantile'` (empirical). See {@link thresholdAtFrr}. @default 'normal' */
@@ -408,6 +419,7 @@ export const STRIP_DEFAULTS = Object.freeze({
   overlays: 100,
   superimpose: 'add' as Superimpose,
   alpha: 0.5,
+  overlaysPerImage: 1,
   frr: 0.01,
   thresholdMethod: 'normal' as ThresholdMethod,
   poolSize: 1000,
@@ -429,6 +441,7 @@ const CALIBRATE_KEYS = [
   'overlays',
   'superimpose',
   'alpha',
+  'overlaysPerImage',
   'frr',
   'thresholdMethod',
   'poolSize',
@@ -464,6 +477,11 @@ export interface StripCalibration {
   readonly superimpose: Superimpose;
   /** Input weight for `'blend'`. */
   readonly alpha: number;
+  /**
+   * k, clean images per superimposed image. Optional so that calibrations
+   * saved before 0.x load; absent means 1.
+   */
+  readonly overlaysPerImage?: number;
   /** Number of images in `pool`. */
   readonly poolSize: number;
   /** The overlay pool, row-major `[poolSize, ...inputShape]`. */
@@ -513,13 +531,15 @@ function checkCalibrateOptions(fn: string, o: ResolvedCalibrate, calibrating = t
   assertPositiveInteger(fn, 'options.overlays', o.overlays);
   assertOneOf(fn, 'options.superimpose', o.superimpose, SUPERIMPOSE_MODES);
   assertInRange(fn, 'options.alpha', o.alpha, 0, 1);
+  assertPositiveInteger(fn, 'options.overlaysPerImage', o.overlaysPerImage);
   assertFrr(fn, 'options.frr', o.frr);
   assertOneOf(fn, 'options.thresholdMethod', o.thresholdMethod, ['normal', 'quantile'] as const);
   assertPositiveInteger(fn, 'options.poolSize', o.poolSize);
-  if (calibrating && o.poolSize <= o.overlays) {
+  if (calibrating && o.poolSize <= o.overlays * o.overlaysPerImage) {
     throw new InvalidArgumentError(
       { fn, arg: 'options.poolSize', value: o.poolSize },
-      `must be larger than options.overlays (${o.overlays}): each clean image is overlaid with N others`,
+      `must be larger than options.overlays × options.overlaysPerImage (${o.overlays * o.overlaysPerImage}): ` +
+        'each clean image is overlaid with that many distinct others',
     );
   }
   assertPositiveInteger(fn, 'options.batchSize', o.batchSize);
@@ -528,10 +548,14 @@ function checkCalibrateOptions(fn: string, o: ResolvedCalibrate, calibrating = t
   assertOptionalSignal(fn, o.signal);
 }
 
-/** Work list: item k superimposes pool image `overlay[k]` on input row `input[k]`. */
+/**
+ * Work list: item j superimposes pool images `overlay[j·k .. j·k + k − 1]`
+ * on input row `input[j]` (k = `perImage`).
+ */
 interface Job {
   readonly input: Int32Array;
   readonly overlay: Int32Array;
+  readonly perImage: number;
 }
 
 interface Progress {
@@ -543,8 +567,15 @@ interface Progress {
   readonly signal: AbortSignal | undefined;
 }
 
-/** The superimposed batch for rows `a` (inputs) and `o` (overlays). */
-function superimposeTensors(a: tf.Tensor, o: tf.Tensor, mode: Superimpose, alpha: number): tf.Tensor {
+/**
+ * The superimposed batch for rows `a` (inputs, `[m, ...shape]`) and `o`
+ * (overlays, `[m·k, ...shape]`, k consecutive rows per input).
+ */
+function superimposeTensors(a: tf.Tensor, o: tf.Tensor, k: number, mode: Superimpose, alpha: number): tf.Tensor {
+  if (k > 1) {
+    const grouped = tf.reshape(o, [a.shape[0]!, k, ...a.shape.slice(1)]);
+    o = mode === 'add' ? tf.sum(grouped, 1) : mode === 'max' ? tf.max(grouped, 1) : tf.mean(grouped, 1);
+  }
   if (mode === 'add') return tf.add(a, o);
   if (mode === 'max') return tf.maximum(a, o);
   return tf.add(tf.mul(a, tf.scalar(alpha)), tf.mul(o, tf.scalar(1 - alpha)));
@@ -588,9 +619,10 @@ async function runJob(
     throwIfAborted(progress.signal, progress.fn);
     const e = Math.min(m, s + batchSize);
     const h = tf.tidy(() => {
+      const k = job.perImage;
       const a = tf.gather(inputs, tf.tensor1d(job.input.subarray(s, e), 'int32'));
-      const o = tf.gather(pool, tf.tensor1d(job.overlay.subarray(s, e), 'int32'));
-      const p = classifier.predict(superimposeTensors(a, o, mode, alpha));
+      const o = tf.gather(pool, tf.tensor1d(job.overlay.subarray(s * k, e * k), 'int32'));
+      const p = classifier.predict(superimposeTensors(a, o, k, mode, alpha));
       checkProbabilities(progress.fn, classifier, p, e - s);
       return entropyTensor(p);
     });
@@ -652,10 +684,14 @@ async function calibrateUnchecked(
 ): Promise<StripCalibration> {
   const n = x.shape[0]!;
   const N = o.overlays;
-  if (n < N + 1) {
+  const k = o.overlaysPerImage;
+  const D = N * k; // distinct pool images drawn per clean image
+  if (n < D + 1) {
     throw new InvalidArgumentError(
       { fn, arg: 'cleanData', value: x },
-      `must hold at least overlays + 1 = ${N + 1} images (each is overlaid with N others)`,
+      k === 1
+        ? `must hold at least overlays + 1 = ${N + 1} images (each is overlaid with N others)`
+        : `must hold at least overlays × overlaysPerImage + 1 = ${D + 1} images (each is overlaid with that many others)`,
     );
   }
   throwIfAborted(o.signal, fn);
@@ -668,17 +704,17 @@ async function calibrateUnchecked(
   poolIdx.forEach((v, i) => (poolPos[v] = i));
   const drawRng = rng.derive('strip:calibrate');
   const input = new Int32Array(n * N);
-  const overlay = new Int32Array(n * N);
-  const scratch = new Int32Array(N + 1);
+  const overlay = new Int32Array(n * D);
+  const scratch = new Int32Array(D + 1);
   for (let i = 0; i < n; i++) {
     input.fill(i, i * N, (i + 1) * N);
     const self = poolPos[i]!;
     if (self < 0) {
-      sampleDistinct(drawRng, P, N, overlay, i * N);
+      sampleDistinct(drawRng, P, D, overlay, i * D);
     } else {
-      sampleDistinct(drawRng, P, N + 1, scratch);
-      let w = i * N;
-      for (let k = 0; k <= N && w < (i + 1) * N; k++) if (scratch[k] !== self) overlay[w++] = scratch[k]!;
+      sampleDistinct(drawRng, P, D + 1, scratch);
+      let w = i * D;
+      for (let j = 0; j <= D && w < (i + 1) * D; j++) if (scratch[j] !== self) overlay[w++] = scratch[j]!;
     }
   }
   const pool = tf.tidy(() => tf.cast(tf.gather(x, tf.tensor1d(poolIdx, 'int32')), 'float32'));
@@ -691,7 +727,16 @@ async function calibrateUnchecked(
       onProgress: o.onProgress,
       signal: o.signal,
     };
-    const h = await runJob(classifier, x, pool, { input, overlay }, o.superimpose, o.alpha, o.batchSize, progress);
+    const h = await runJob(
+      classifier,
+      x,
+      pool,
+      { input, overlay, perImage: k },
+      o.superimpose,
+      o.alpha,
+      o.batchSize,
+      progress,
+    );
     const cleanEntropy = new Float32Array(n);
     for (let i = 0; i < n; i++) {
       let s = 0;
@@ -707,6 +752,7 @@ async function calibrateUnchecked(
       overlays: N,
       superimpose: o.superimpose,
       alpha: o.alpha,
+      overlaysPerImage: k,
       poolSize: P,
       pool: Float32Array.from(poolData),
       cleanEntropy,
@@ -743,8 +789,13 @@ function assertCalibration(fn: string, cal: unknown, classifier: Classifier): as
   assertOneOf(fn, `${arg}.superimpose`, c.superimpose, SUPERIMPOSE_MODES);
   assertInRange(fn, `${arg}.alpha`, c.alpha, 0, 1);
   assertPositiveInteger(fn, `${arg}.poolSize`, c.poolSize);
-  if (c.poolSize < c.overlays) {
-    throw new InvalidArgumentError({ fn, arg: `${arg}.poolSize`, value: c.poolSize }, 'must be at least overlays');
+  if (c.overlaysPerImage !== undefined) assertPositiveInteger(fn, `${arg}.overlaysPerImage`, c.overlaysPerImage);
+  const perImage = c.overlaysPerImage ?? 1;
+  if (c.poolSize < c.overlays * perImage) {
+    throw new InvalidArgumentError(
+      { fn, arg: `${arg}.poolSize`, value: c.poolSize },
+      `must be at least overlays × overlaysPerImage (${c.overlays * perImage})`,
+    );
   }
   const per = classifier.inputShape.reduce((a, b) => a * b, 1);
   const pool = c.pool as unknown;
@@ -770,7 +821,9 @@ function assertCalibration(fn: string, cal: unknown, classifier: Classifier): as
  *    and threshold at the preset FRR.
  * 2. For each input, draw N distinct pool images (seeded), superimpose each
  *    on the input (`'add'`: `x + o`; `'blend'`: `α·x + (1 − α)·o`; `'max'`:
- *    `max(x, o)`).
+ *    `max(x, o)`). With `overlaysPerImage` k > 1, N·k distinct images are
+ *    drawn and each superimposed image combines the input with k of them
+ *    (`x + Σo`, `α·x + (1 − α)·mean(o)`, `max(x, o₁, …, o_k)`).
  * 3. Classify all N × n superimposed images in batches of `batchSize`;
  *    entropy in bits of each prediction (summed over classes); the input's
  *    score is the mean over its N overlays.
@@ -825,11 +878,12 @@ export async function detect(classifier: Classifier, inputs: tf.Tensor, options?
   else {
     assertCalibration(fn, o.calibration, classifier);
     const cal = o.calibration!;
-    for (const key of ['overlays', 'superimpose', 'alpha', 'poolSize'] as const) {
-      if (given[key] !== undefined && given[key] !== cal[key]) {
+    for (const key of ['overlays', 'superimpose', 'alpha', 'overlaysPerImage', 'poolSize'] as const) {
+      const have = key === 'overlaysPerImage' ? (cal[key] ?? 1) : cal[key];
+      if (given[key] !== undefined && given[key] !== have) {
         throw new InvalidArgumentError(
           { fn, arg: `options.${key}`, value: given[key] },
-          `contradicts options.calibration.${key} (${String(cal[key])}); calibrate again to change it`,
+          `contradicts options.calibration.${key} (${String(have)}); calibrate again to change it`,
         );
       }
     }
@@ -846,9 +900,10 @@ export async function detect(classifier: Classifier, inputs: tf.Tensor, options?
 
   const n = inputs.shape[0]!;
   const N = cal.overlays;
+  const k = cal.overlaysPerImage ?? 1;
   const drawRng = makeRng(o.seed, fn).derive('strip:detect');
-  const draws = new Int32Array(n * N);
-  for (let i = 0; i < n; i++) sampleDistinct(drawRng, cal.poolSize, N, draws, i * N);
+  const draws = new Int32Array(n * N * k);
+  for (let i = 0; i < n; i++) sampleDistinct(drawRng, cal.poolSize, N * k, draws, i * N * k);
 
   const pool = tf.tensor(Float32Array.from(cal.pool), [cal.poolSize, ...cal.inputShape], 'float32');
   const progress: Progress = {
@@ -873,19 +928,20 @@ export async function detect(classifier: Classifier, inputs: tf.Tensor, options?
       let m = 0;
       for (const i of active) m += target - used[i]!;
       const input = new Int32Array(m);
-      const overlay = new Int32Array(m);
+      const overlay = new Int32Array(m * k);
       let w = 0;
       for (const i of active) {
         for (let j = used[i]!; j < target; j++) {
           input[w] = i;
-          overlay[w++] = draws[i * N + j]!;
+          overlay.set(draws.subarray((i * N + j) * k, (i * N + j + 1) * k), w * k);
+          w++;
         }
       }
       const h = await runJob(
         classifier,
         inputs,
         pool,
-        { input, overlay },
+        { input, overlay, perImage: k },
         cal.superimpose,
         cal.alpha,
         o.batchSize,

@@ -118,6 +118,27 @@ describe('strip statistics (exact)', () => {
   });
 });
 
+/** A hand-made calibration for {@link ratio} over `pool` (threshold 0.93 bits, quantile rule). */
+function handCalibration(pool: number[][], over: Partial<strip.StripCalibration>): strip.StripCalibration {
+  return {
+    kind: 'strip-calibration',
+    inputShape: [2],
+    numClasses: 2,
+    overlays: pool.length,
+    superimpose: 'add',
+    alpha: 0.5,
+    poolSize: pool.length,
+    pool: Float32Array.from(pool.flat()),
+    cleanEntropy: Float32Array.of(0.9, 0.95, 1),
+    mean: 0.95,
+    std: 0.05,
+    frr: 0.01,
+    thresholdMethod: 'quantile',
+    threshold: 0.93,
+    ...over,
+  };
+}
+
 describe('strip.calibrate / strip.detect on a hand-made predict-only classifier (exact)', () => {
   // five clean inputs; with N = 4 each is overlaid with all four others
   const cleanRows = [
@@ -176,22 +197,7 @@ describe('strip.calibrate / strip.detect on a hand-made predict-only classifier 
       [1, 2],
       [3, 1],
     ];
-    const base: strip.StripCalibration = {
-      kind: 'strip-calibration',
-      inputShape: [2],
-      numClasses: 2,
-      overlays: 3,
-      superimpose: 'add',
-      alpha: 0.5,
-      poolSize: 3,
-      pool: Float32Array.from(pool.flat()),
-      cleanEntropy: Float32Array.of(0.9, 0.95, 1),
-      mean: 0.95,
-      std: 0.05,
-      frr: 0.01,
-      thresholdMethod: 'quantile',
-      threshold: 0.93,
-    };
+    const base = handCalibration(pool, { overlays: 3, superimpose: 'add' });
     const inputs = tf.tensor2d([
       [9, 0.1],
       [1, 1],
@@ -268,6 +274,86 @@ describe('strip.calibrate / strip.detect on a hand-made predict-only classifier 
       assert.ok(Math.abs(mean - ad.scores[i]!) < 1e-6);
     }
     assert.doesNotThrow(() => JSON.stringify(toJsonValue(e)));
+    inputs.dispose();
+  });
+});
+
+describe('strip with several overlays per superimposed image (exact)', () => {
+  const rows = [
+    [1, 1],
+    [1.2, 1],
+    [1, 1.5],
+  ];
+  const combine = (mode: strip.Superimpose, a: number[], os: number[][], alpha = 0.5): number[] =>
+    a.map((v, d) => {
+      const col = os.map((o) => o[d]!);
+      if (mode === 'add') return v + col.reduce((p, q) => p + q, 0);
+      if (mode === 'max') return Math.max(v, ...col);
+      return alpha * v + ((1 - alpha) * col.reduce((p, q) => p + q, 0)) / col.length;
+    });
+
+  it('calibrate: with N = 1 and k = 2 each image is combined with both others at once', async () => {
+    const x = tf.tensor2d(rows);
+    const before = tf.memory().numTensors;
+    for (const mode of ['add', 'blend', 'max'] as const) {
+      const cal = await strip.calibrate(ratio, x, {
+        overlays: 1,
+        overlaysPerImage: 2,
+        superimpose: mode,
+        alpha: 0.25,
+      });
+      assert.equal(cal.overlaysPerImage, 2);
+      rows.forEach((a, i) => {
+        const others = rows.filter((_, j) => j !== i);
+        const want = H(ratioProbs(combine(mode, a, others, 0.25)));
+        assert.ok(Math.abs(cal.cleanEntropy[i]! - want) < 1e-5, `${mode} ${i}: ${cal.cleanEntropy[i]} vs ${want}`);
+      });
+    }
+    assert.equal(tf.memory().numTensors, before);
+    x.dispose();
+  });
+
+  it('detect: every superimposed image combines the input with k distinct pool images', async () => {
+    const pool = [
+      [1, 1],
+      [1, 2],
+      [3, 1],
+    ];
+    const cal = handCalibration(pool, { overlays: 1, superimpose: 'max', overlaysPerImage: 3 });
+    const inputs = tf.tensor2d([
+      [9, 0.1],
+      [0.5, 0.5],
+    ]);
+    const before = tf.memory().numTensors;
+    for (const mode of ['add', 'blend', 'max'] as const) {
+      const r = await strip.detect(ratio, inputs, { calibration: { ...cal, superimpose: mode } });
+      [
+        [9, 0.1],
+        [0.5, 0.5],
+      ].forEach((a, i) => {
+        const want = H(ratioProbs(combine(mode, a, pool)));
+        assert.ok(Math.abs(r.scores[i]! - want) < 1e-5, `${mode} ${i}: ${r.scores[i]} vs ${want}`);
+      });
+      assert.equal(r.forwardPasses, 2);
+    }
+    // a pool too small for N·k draws, and an option contradicting the calibration
+    await expectReject(
+      strip.detect(ratio, inputs, { calibration: { ...cal, overlays: 2 } }),
+      'INVALID_ARGUMENT',
+      'options.calibration.poolSize',
+      'strip.detect',
+    );
+    await expectReject(
+      strip.detect(ratio, inputs, { calibration: cal, overlaysPerImage: 1 }),
+      'INVALID_ARGUMENT',
+      'options.overlaysPerImage',
+      'strip.detect',
+    );
+    // a calibration saved before the option existed reads as k = 1
+    const { overlaysPerImage: _k, ...old } = cal;
+    const one = await strip.detect(ratio, inputs, { calibration: { ...old, superimpose: 'max' } });
+    assert.equal(one.forwardPasses, 2);
+    assert.equal(tf.memory().numTensors, before);
     inputs.dispose();
   });
 });
@@ -400,6 +486,26 @@ describe('strip bad input', () => {
       c,
     );
     await expectReject(strip.calibrate(ratio, x, { overlays: 20 }), 'INVALID_ARGUMENT', 'cleanData', c);
+    for (const overlaysPerImage of [0, 1.5]) {
+      await expectReject(
+        strip.calibrate(ratio, x, { overlays: 2, overlaysPerImage }),
+        'INVALID_ARGUMENT',
+        'options.overlaysPerImage',
+        c,
+      );
+    }
+    await expectReject(
+      strip.calibrate(ratio, x, { overlays: 4, overlaysPerImage: 3, poolSize: 12 }),
+      'INVALID_ARGUMENT',
+      'options.poolSize',
+      c,
+    );
+    await expectReject(
+      strip.calibrate(ratio, x, { overlays: 4, overlaysPerImage: 3 }),
+      'INVALID_ARGUMENT',
+      'cleanData',
+      c,
+    );
     await expectReject(
       strip.calibrate(ratio, x, { overlays: 4, nope: 1 } as strip.StripCalibrateOptions),
       'INVALID_ARGUMENT',

@@ -56,6 +56,25 @@ describe(`input-level defences on ${backendName}`, () => {
     const ad = await strip.detect(ratio, inputs, { calibration: cal, adaptive: true, minOverlays: 2, overlayStep: 1 });
     assert.deepEqual(Array.from(ad.suspicious), Array.from(r.suspicious));
     assert.deepEqual(Array.from(r.suspicious), [1, 0]);
+    // k = 2 overlays per image, pixel-wise maximum: with N = 2 each image meets all 4 others
+    const calK = await strip.calibrate(ratio, x, { overlays: 2, overlaysPerImage: 2, superimpose: 'max' });
+    const hMax = (a: number[], b: number[]) =>
+      H([Math.max(a[0]!, b[0]!), Math.max(a[1]!, b[1]!)].map((v, _, arr) => v / (arr[0]! + arr[1]!)));
+    rows.forEach((a, i) => {
+      // the draw splits the four others into two pairs: the score is the mean over one of the 3 splittings
+      const [o0, o1, o2, o3] = rows.filter((_, j) => j !== i) as [number[], number[], number[], number[]];
+      const both = (b: number[], c: number[]) => [Math.max(b[0]!, c[0]!), Math.max(b[1]!, c[1]!)];
+      const splits = [
+        [both(o0, o1), both(o2, o3)],
+        [both(o0, o2), both(o1, o3)],
+        [both(o0, o3), both(o1, o2)],
+      ].map(([p, q]) => (hMax(a, p!) + hMax(a, q!)) / 2);
+      const v = calK.cleanEntropy[i]!;
+      assert.ok(
+        splits.some((m) => Math.abs(m - v) < 1e-5),
+        `${i}: ${v} not one of [${splits}]`,
+      );
+    });
     assert.equal(tf.memory().numTensors, before);
     tf.dispose([x, inputs]);
   });
