@@ -73,6 +73,46 @@ function negate(a: Float32Array): Float32Array {
 // ---------------------------------------------------------------------------
 // STRIP
 
+type Rows = Array<Array<string | number>>;
+
+/** Columns of the STRIP result tables built by {@link thresholdRows}. */
+const STRIP_RESULT_COLUMNS = ['entropy threshold (bits)', 'FRR (clean test)', 'FAR (triggered)'] as const;
+
+/** One timed calibrate + detect run (calibration seed 1, detection seed 2) and its AUROC. */
+async function stripRun(
+  s: Subject,
+  clean: LabeledData,
+  ev: { x: tf.Tensor4D; truth: Uint8Array },
+  options: strip.StripCalibrateOptions,
+): Promise<{ cal: strip.StripCalibration; full: strip.StripReport; tCal: number; tDet: number; auroc: number }> {
+  const t0 = performance.now();
+  const cal = await strip.calibrate(s.classifier, clean, { ...options, seed: 1 });
+  const tCal = (performance.now() - t0) / 1000;
+  const t1 = performance.now();
+  const full = await strip.detect(s.classifier, ev.x, { calibration: cal, seed: 2 });
+  const tDet = (performance.now() - t1) / 1000;
+  return { cal, full, tCal, tDet, auroc: metrics.auroc(negate(full.scores), ev.truth) };
+}
+
+/**
+ * One row per threshold rule at a preset FRR of 1%: `lead`, the rule, then
+ * {@link STRIP_RESULT_COLUMNS}, then whatever `extra` adds for that rule's flags.
+ */
+function thresholdRows(
+  cal: strip.StripCalibration,
+  full: strip.StripReport,
+  truth: Uint8Array,
+  lead: Array<string | number>,
+  extra: (flags: Uint8Array) => Array<string | number> = () => [],
+): Rows {
+  return (['normal', 'quantile'] as const).map((method) => {
+    const threshold = strip.thresholdAtFrr(cal.cleanEntropy, 0.01, { method, polarity: 'low' });
+    const flags = flagsAt(full.scores, threshold, 'low');
+    const r = rates(flags, truth);
+    return [...lead, method, threshold.toFixed(4), pct(r.frr), pct(r.far), ...extra(flags)];
+  });
+}
+
 async function stripVariant(
   s: Subject,
   label: string,
@@ -81,19 +121,8 @@ async function stripVariant(
   superimpose: 'add' | 'blend',
   withCurve: boolean,
 ): Promise<{ rows: Array<Array<string | number>>; curve: Array<Array<string | number>>; adaptive: string[] }> {
-  const t0 = performance.now();
-  const cal = await strip.calibrate(s.classifier, clean, { superimpose, seed: 1 });
-  const tCal = (performance.now() - t0) / 1000;
-  const t1 = performance.now();
-  const full = await strip.detect(s.classifier, ev.x, { calibration: cal, seed: 2 });
-  const tDet = (performance.now() - t1) / 1000;
-  const auroc = metrics.auroc(negate(full.scores), ev.truth);
-  const rows: Array<Array<string | number>> = [];
-  for (const method of ['normal', 'quantile'] as const) {
-    const threshold = strip.thresholdAtFrr(cal.cleanEntropy, 0.01, { method, polarity: 'low' });
-    const r = rates(flagsAt(full.scores, threshold, 'low'), ev.truth);
-    rows.push([label, superimpose, method, threshold.toFixed(4), pct(r.frr), pct(r.far), auroc.toFixed(4)]);
-  }
+  const { cal, full, tCal, tDet, auroc } = await stripRun(s, clean, ev, { superimpose });
+  const rows = thresholdRows(cal, full, ev.truth, [label, superimpose], () => [auroc.toFixed(4)]);
   const curve: Array<Array<string | number>> = [];
   if (withCurve) {
     for (const target of [0.005, 0.01, 0.02, 0.05, 0.1]) {
@@ -223,17 +252,7 @@ export async function benchStrip(): Promise<string> {
   );
   out.push(
     markdownTable(
-      [
-        'model',
-        'superimpose',
-        'threshold',
-        'entropy threshold (bits)',
-        'FRR (clean test)',
-        'FAR (triggered)',
-        'AUROC',
-        'calibrate s',
-        'detect s',
-      ],
+      ['model', 'superimpose', 'threshold', ...STRIP_RESULT_COLUMNS, 'AUROC', 'calibrate s', 'detect s'],
       rows,
     ),
   );
@@ -358,28 +377,10 @@ export async function benchStripMax(): Promise<string> {
     const ev = evaluationSet(s);
     const label = `${epochs} epochs`;
     subjects.push(`${label}: clean accuracy ${pct(s.cleanAccuracy)}, ASR ${pct(s.asr)}`);
-    const t0 = performance.now();
-    const cal = await strip.calibrate(s.classifier, clean, { superimpose: 'max', seed: 1 });
-    const tCal = (performance.now() - t0) / 1000;
-    const t1 = performance.now();
-    const full = await strip.detect(s.classifier, ev.x, { calibration: cal, seed: 2 });
-    const tDet = (performance.now() - t1) / 1000;
-    const auroc = metrics.auroc(negate(full.scores), ev.truth);
-    for (const method of ['normal', 'quantile'] as const) {
-      const threshold = strip.thresholdAtFrr(cal.cleanEntropy, 0.01, { method, polarity: 'low' });
-      const r = rates(flagsAt(full.scores, threshold, 'low'), ev.truth);
-      rows.push([
-        label,
-        'max',
-        method,
-        threshold.toFixed(4),
-        pct(r.frr),
-        pct(r.far),
-        auroc.toFixed(4),
-        tCal.toFixed(0),
-        tDet.toFixed(0),
-      ]);
-    }
+    const { cal, full, tCal, tDet, auroc } = await stripRun(s, clean, ev, { superimpose: 'max' });
+    rows.push(
+      ...thresholdRows(cal, full, ev.truth, [label, 'max'], () => [auroc.toFixed(4), tCal.toFixed(0), tDet.toFixed(0)]),
+    );
     curve.push(...frrFarCurve(cal, full, ev.truth, [label]));
     for (const varianceFloor of [0.2, 0.1, 0.05]) {
       adaptive.push([label, ...(await adaptiveCells(s, ev, cal, full, varianceFloor))]);
@@ -394,17 +395,7 @@ export async function benchStripMax(): Promise<string> {
   return [
     `Superimposition \`'max'\` (pixel-wise maximum, beyond the paper). Subjects, calibration (2,000 clean training digits, pool 1,000, N = 100, seed 1) and evaluation (2,000 clean test digits, 1,800 triggered) as in the STRIP section (${subjects.join('; ')}). Threshold at a preset FRR of 1%.`,
     markdownTable(
-      [
-        'model',
-        'superimpose',
-        'threshold',
-        'entropy threshold (bits)',
-        'FRR (clean test)',
-        'FAR (triggered)',
-        'AUROC',
-        'calibrate s',
-        'detect s',
-      ],
+      ['model', 'superimpose', 'threshold', ...STRIP_RESULT_COLUMNS, 'AUROC', 'calibrate s', 'detect s'],
       rows,
     ),
     "FRR/FAR curve, `'max'` (empirical-quantile threshold from the calibration digits at each preset FRR):",
@@ -444,43 +435,25 @@ export async function benchStripMulti(): Promise<string> {
     const label = `${epochs} epochs`;
     subjects.push(`${label}: clean accuracy ${pct(s.cleanAccuracy)}, ASR ${pct(s.asr)}`);
     // triggered inputs the attack actually moves to the target (the rest are no threat)
-    const am = tf.tidy(() => tf.argMax(s.classifier.predict(ev.x), 1));
-    const pred = Int32Array.from(await am.data());
-    am.dispose();
-    const success = Uint8Array.from(pred.subarray(ev.nClean), (c) => (c === 0 ? 1 : 0));
+    const triggeredPred = await metrics.predictLabels(s.classifier, s.triggered.x, { batchSize: 500 });
     for (const k of [2, 3]) {
-      const t0 = performance.now();
-      const cal = await strip.calibrate(s.classifier, clean, { superimpose: 'max', overlaysPerImage: k, seed: 1 });
-      const tCal = (performance.now() - t0) / 1000;
-      const t1 = performance.now();
-      const full = await strip.detect(s.classifier, ev.x, { calibration: cal, seed: 2 });
-      const tDet = (performance.now() - t1) / 1000;
-      const auroc = metrics.auroc(negate(full.scores), ev.truth);
-      for (const method of ['normal', 'quantile'] as const) {
-        const threshold = strip.thresholdAtFrr(cal.cleanEntropy, 0.01, { method, polarity: 'low' });
-        const flags = flagsAt(full.scores, threshold, 'low');
-        const r = rates(flags, ev.truth);
-        let missed = 0;
-        let moved = 0;
-        success.forEach((v, j) => {
-          if (v === 1) {
-            moved++;
-            if (flags[ev.nClean + j] === 0) missed++;
-          }
-        });
-        rows.push([
-          label,
-          k,
-          method,
-          threshold.toFixed(4),
-          pct(r.frr),
-          pct(r.far),
-          `${pct(missed / moved)} (${moved})`,
-          auroc.toFixed(4),
-          tCal.toFixed(0),
-          tDet.toFixed(0),
-        ]);
-      }
+      const { cal, full, tCal, tDet, auroc } = await stripRun(s, clean, ev, {
+        superimpose: 'max',
+        overlaysPerImage: k,
+      });
+      rows.push(
+        ...thresholdRows(cal, full, ev.truth, [label, k], (flags) => {
+          let missed = 0;
+          let moved = 0;
+          triggeredPred.forEach((c, j) => {
+            if (c === 0) {
+              moved++;
+              if (flags[ev.nClean + j] === 0) missed++;
+            }
+          });
+          return [`${pct(missed / moved)} (${moved})`, auroc.toFixed(4), tCal.toFixed(0), tDet.toFixed(0)];
+        }),
+      );
       curve.push(...frrFarCurve(cal, full, ev.truth, [label, k]));
       for (const varianceFloor of [0.2, 0.1]) {
         adaptive.push([label, k, ...(await adaptiveCells(s, ev, cal, full, varianceFloor))]);
@@ -496,18 +469,7 @@ export async function benchStripMulti(): Promise<string> {
   return [
     `\`overlaysPerImage\` k (beyond the paper): each of the N = 100 superimposed images is the pixel-wise maximum of the input and k distinct clean pool images (\`superimpose: 'max'\`). More clutter pushes clean inputs' predictions apart (higher entropy, above all for the digits 0 and 8, which absorb one overlay), while a light trigger survives the maximum at full strength. Subjects, calibration (2,000 clean training digits, pool 1,000, seed 1) and evaluation (2,000 clean test digits, 1,800 triggered, seed 2) as in the STRIP sections (${subjects.join('; ')}); k = 1 is the \`'max'\` section above (same seeds). Threshold at a preset FRR of 1%. "FAR, attack succeeded" counts only the triggered inputs the model sends to the target without overlays (the others are no threat; their number in brackets).`,
     markdownTable(
-      [
-        'model',
-        'k',
-        'threshold',
-        'entropy threshold (bits)',
-        'FRR (clean test)',
-        'FAR (triggered)',
-        'FAR, attack succeeded',
-        'AUROC',
-        'calibrate s',
-        'detect s',
-      ],
+      ['model', 'k', 'threshold', ...STRIP_RESULT_COLUMNS, 'FAR, attack succeeded', 'AUROC', 'calibrate s', 'detect s'],
       rows,
     ),
     'FRR/FAR curve (empirical-quantile threshold from the calibration digits at each preset FRR):',

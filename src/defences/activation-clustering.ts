@@ -33,7 +33,6 @@ import {
   lastHiddenLayer,
   requireCapabilities,
   type Classifier,
-  type FitHistory,
   type LayeredClassifier,
   type LayerInfo,
   type TrainableClassifier,
@@ -64,6 +63,8 @@ import {
   layerActivations,
   retrainAndProbe,
   retrainOnKept,
+  splitFlagged,
+  type DataRepairResult,
 } from './data-defence-common.js';
 
 /** The cluster analyses of Chen et al. (and ART's `smaller` and `distance`). */
@@ -794,24 +795,17 @@ export const ACTIVATION_CLUSTERING_REPAIR_DEFAULTS = Object.freeze({
   signal: undefined as AbortSignal | undefined,
 });
 
-/** Result of {@link repair}. The caller owns (disposes) `classifier` and `data.x`. */
-export interface ActivationClusteringRepair<C extends Classifier> {
-  /** The repaired classifier (a new one; the given classifier is unchanged). */
-  readonly classifier: C;
-  /** The cleaned training data: flagged samples removed (`'retrain'`) or relabelled (`'relabel'`). */
-  readonly data: LabeledData;
+/**
+ * Result of {@link repair}: the repaired classifier (a new one; the given
+ * classifier is unchanged) and the cleaned training data (flagged samples
+ * removed for `'retrain'`, relabelled for `'relabel'`). The caller owns
+ * (disposes) `classifier` and `data.x`.
+ */
+export interface ActivationClusteringRepair<C extends Classifier> extends DataRepairResult<C> {
   /** The repair that ran. */
   readonly mode: RepairMode;
-  /** Samples removed. */
-  readonly removed: number;
   /** Samples relabelled. */
   readonly relabelled: number;
-  /** Epochs trained. */
-  readonly epochs: number;
-  /** Whether training stopped by the tolerance rule (false: it ran `maxEpochs`). */
-  readonly converged: boolean;
-  /** Training loss and accuracy per epoch. */
-  readonly history: FitHistory;
 }
 
 /**
@@ -865,15 +859,7 @@ export async function repair<C extends Classifier>(
   const n = data.y.length;
   assertDataReport(fn, report, n);
   throwIfAborted(o.signal, fn);
-  const flagged: number[] = [];
-  const kept: number[] = [];
-  for (let i = 0; i < n; i++) (report.suspicious[i] === 1 ? flagged : kept).push(i);
-  if (kept.length === 0) {
-    throw new InvalidArgumentError(
-      { fn, arg: 'report.suspicious', value: report.suspicious },
-      'flags every sample; nothing is left to train on',
-    );
-  }
+  const { flagged, kept } = splitFlagged(fn, report.suspicious);
   const rng = makeRng(o.seed, fn);
   const fitOptions = { ...o, seed: rng.derive('fit').nextSeed() };
   if (o.mode === 'retrain') {

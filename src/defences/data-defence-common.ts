@@ -75,6 +75,39 @@ export function assertDataReport(
   }
 }
 
+/**
+ * Splits sample indices by a checked report's flags; throws when every sample
+ * is flagged (a repair would have nothing left to train on).
+ */
+export function splitFlagged(fn: string, suspicious: Uint8Array): { flagged: number[]; kept: number[] } {
+  const flagged: number[] = [];
+  const kept: number[] = [];
+  for (let i = 0; i < suspicious.length; i++) (suspicious[i] === 1 ? flagged : kept).push(i);
+  if (kept.length === 0) {
+    throw new InvalidArgumentError(
+      { fn, arg: 'report.suspicious', value: suspicious },
+      'flags every sample; nothing is left to train on',
+    );
+  }
+  return { flagged, kept };
+}
+
+/** What a data defence's repair returns. The caller owns (disposes) `classifier` and `data.x`. */
+export interface DataRepairResult<C> {
+  /** The repaired classifier (retrained or fine-tuned; never the caller's). */
+  readonly classifier: C;
+  /** The training data the repair used: flagged samples removed (or relabelled). */
+  readonly data: LabeledData;
+  /** Samples removed. */
+  readonly removed: number;
+  /** Epochs trained. */
+  readonly epochs: number;
+  /** Whether training stopped by the tolerance rule (false: it ran `maxEpochs`). */
+  readonly converged: boolean;
+  /** Training loss and accuracy per epoch. */
+  readonly history: FitHistory;
+}
+
 /** Training settings of {@link fitUntilConverged}. */
 export interface ConvergenceSettings {
   readonly maxEpochs: number;

@@ -23,7 +23,6 @@ import {
   lastHiddenLayer,
   requireCapabilities,
   type Classifier,
-  type FitHistory,
   type LayeredClassifier,
   type TrainableClassifier,
 } from '../core/classifier.js';
@@ -43,7 +42,13 @@ import {
 } from '../core/validate.js';
 import { centred, columnMeans, selectRows, type RowMatrix } from '../stats/matrix.js';
 import { principalAxes } from '../stats/pca.js';
-import { assertDataReport, layerActivations, retrainOnKept } from './data-defence-common.js';
+import {
+  assertDataReport,
+  layerActivations,
+  retrainOnKept,
+  splitFlagged,
+  type DataRepairResult,
+} from './data-defence-common.js';
 
 /** Options of {@link detect}. */
 export interface SpectralSignaturesOptions extends LongRunningOptions {
@@ -329,21 +334,12 @@ export const SPECTRAL_SIGNATURES_REPAIR_DEFAULTS = Object.freeze({
   signal: undefined as AbortSignal | undefined,
 });
 
-/** Result of {@link repair}. The caller owns (disposes) `classifier` and `data.x`. */
-export interface SpectralSignaturesRepair<C extends Classifier> {
-  /** A freshly initialised model of the same architecture trained on the kept samples. */
-  readonly classifier: C;
-  /** The kept samples. */
-  readonly data: LabeledData;
-  /** Samples removed. */
-  readonly removed: number;
-  /** Epochs trained. */
-  readonly epochs: number;
-  /** Whether training stopped by the tolerance rule. */
-  readonly converged: boolean;
-  /** Training loss and accuracy per epoch. */
-  readonly history: FitHistory;
-}
+/**
+ * Result of {@link repair}: a freshly initialised model of the same
+ * architecture trained on the kept samples, and those samples. The caller
+ * owns (disposes) `classifier` and `data.x`.
+ */
+export type SpectralSignaturesRepair<C extends Classifier> = DataRepairResult<C>;
 
 /**
  * Removes the flagged samples and retrains a freshly initialised model of the
@@ -384,14 +380,7 @@ export async function repair<C extends Classifier>(
   const n = data.y.length;
   assertDataReport(fn, report, n);
   throwIfAborted(o.signal, fn);
-  const kept: number[] = [];
-  for (let i = 0; i < n; i++) if (report.suspicious[i] !== 1) kept.push(i);
-  if (kept.length === 0) {
-    throw new InvalidArgumentError(
-      { fn, arg: 'report.suspicious', value: report.suspicious },
-      'flags every sample; nothing is left to train on',
-    );
-  }
+  const { kept } = splitFlagged(fn, report.suspicious);
   const rng = makeRng(o.seed, fn);
   const initSeed = rng.derive('init').nextSeed();
   const { model, ...r } = await retrainOnKept(

@@ -374,7 +374,8 @@ export interface StripCalibrateOptions extends LongRunningOptions {
   readonly thresholdMethod?: ThresholdMethod;
   /**
    * How many clean images are kept as the overlay pool (drawn at random from
-   * the calibration data; all of them if fewer). Must exceed `overlays`.
+   * the calibration data; all of them if fewer). Must exceed
+   * `overlays × overlaysPerImage`.
    * @default 1000
    */
   readonly poolSize?: number;

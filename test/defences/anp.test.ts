@@ -20,6 +20,7 @@ import { ANP_DEFAULTS, prune, repair } from '../../src/defences/anp.js';
 import { accuracy, attackSuccessRate } from '../../src/metrics/index.js';
 import { backdoorFixture, type BackdoorFixture } from '../helpers/backdoor-fixture.js';
 import { ready } from '../helpers/backend.js';
+import { plantedData, plantedModel } from '../helpers/hand-models.js';
 
 let fx: BackdoorFixture;
 let clean: LabeledData;
@@ -31,52 +32,6 @@ before(async () => {
   for (let i = 0; i < fx.poisoned.length && idx.length < 300; i++) if (fx.poisoned[i] === 0) idx.push(i);
   clean = subset(fx.cleanTrain, idx);
 });
-
-/**
- * Inputs (a, b, t) as [1,1,3] images; class 0 when a > b, 1 when b > a.
- * Hidden ReLU units: h0 = a − b, h1 = b − a (the clean task) and the planted
- * backdoor unit h2 = 0.5a + 0.5b + 10t − 0.6, silent on clean inputs
- * (a + b ≈ 1) but close to firing; logits 5·h0, 5·h1, 20·h2 (class 2 is the
- * target). The trigger is t = 1.
- */
-function planted(): LayersModelClassifier {
-  const model = tfl.sequential({
-    layers: [
-      tfl.layers.flatten({ inputShape: [1, 1, 3], name: 'flat' }),
-      tfl.layers.dense({ units: 3, activation: 'relu', name: 'hidden' }),
-      tfl.layers.dense({ units: 3, activation: 'softmax', name: 'out' }),
-    ],
-  });
-  tf.tidy(() => {
-    model
-      .getLayer('hidden')
-      .setWeights([tf.tensor2d([1, -1, 0.5, -1, 1, 0.5, 0, 0, 10], [3, 3]), tf.tensor1d([0, 0, -0.6])]);
-    model.getLayer('out').setWeights([tf.tensor2d([5, 0, 0, 0, 5, 0, 0, 0, 20], [3, 3]), tf.tensor1d([0, 0, 0])]);
-  });
-  return fromLayersModel(model, { owned: true });
-}
-
-function plantedData(n = 40): { clean: LabeledData; triggered: LabeledData } {
-  const rng = new Rng(3);
-  const rows: number[] = [];
-  const trig: number[] = [];
-  const y: number[] = [];
-  for (let i = 0; i < n; i++) {
-    let a = 0;
-    let b = 0;
-    do {
-      a = rng.next();
-      b = 1 - a + 0.2 * (rng.next() - 0.5);
-    } while (Math.abs(a - b) < 0.3);
-    rows.push(a, b, 0);
-    trig.push(a, b, 1);
-    y.push(a > b ? 0 : 1);
-  }
-  return {
-    clean: { x: tf.tensor4d(rows, [n, 1, 1, 3]), y: Int32Array.from(y) },
-    triggered: { x: tf.tensor4d(trig, [n, 1, 1, 3]), y: Int32Array.from(y) },
-  };
-}
 
 async function weightsOf(c: LayersModelClassifier): Promise<number[][]> {
   return Promise.all(c.model.getWeights().map(async (w) => Array.from(await w.data())));
@@ -95,7 +50,7 @@ async function expectError(p: Promise<unknown> | (() => unknown), code: string, 
 
 describe('anp.repair finds a planted backdoor unit', () => {
   it('masks the near-threshold unit to 0, keeps the clean units, and removes the backdoor', async () => {
-    const clf = planted();
+    const clf = plantedModel();
     const { clean: c, triggered } = plantedData();
     assert.equal(await accuracy(clf, c), 1);
     assert.equal(await attackSuccessRate(clf, triggered, 2), 1);
@@ -125,7 +80,7 @@ describe('anp.repair finds a planted backdoor unit', () => {
   });
 
   it("with pruning: 'mask' inserts a 0/1 UnitMask instead", async () => {
-    const clf = planted();
+    const clf = plantedModel();
     const { clean: c, triggered } = plantedData();
     const r = await repair(clf, c, { iterations: 50, batchSize: 16, pruning: 'mask' });
     const mask = r.classifier.model.getLayer('hidden__unit_mask').getWeights()[0]!;

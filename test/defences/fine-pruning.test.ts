@@ -19,6 +19,7 @@ import { FINE_PRUNING_DEFAULTS, repair } from '../../src/defences/fine-pruning.j
 import { accuracy, attackSuccessRate } from '../../src/metrics/index.js';
 import { backdoorFixture, type BackdoorFixture } from '../helpers/backdoor-fixture.js';
 import { ready } from '../helpers/backend.js';
+import { channelModel } from '../helpers/hand-models.js';
 
 let fx: BackdoorFixture;
 let clean: LabeledData;
@@ -31,32 +32,6 @@ before(async () => {
   for (let i = 0; i < fx.poisoned.length && idx.length < 300; i++) if (fx.poisoned[i] === 0) idx.push(i);
   clean = subset(fx.cleanTrain, idx);
 });
-
-/**
- * Input [1,1,2] = (a, b); conv 1×1 with 3 channels: ch0 = a, ch1 = b,
- * ch2 = 0.1·a; ReLU; dense without bias: class 0 ← ch0, class 1 ← ch1.
- */
-function handModel(): LayersModelClassifier {
-  const model = tfl.sequential({
-    layers: [
-      tfl.layers.conv2d({
-        inputShape: [1, 1, 2],
-        filters: 3,
-        kernelSize: 1,
-        useBias: false,
-        activation: 'relu',
-        name: 'conv',
-      }),
-      tfl.layers.flatten({ name: 'flat' }),
-      tfl.layers.dense({ units: 2, useBias: false, activation: 'softmax', name: 'out' }),
-    ],
-  });
-  tf.tidy(() => {
-    model.getLayer('conv').setWeights([tf.tensor4d([1, 0, 0.1, 0, 1, 0], [1, 1, 2, 3])]);
-    model.getLayer('out').setWeights([tf.tensor2d([10, 0, 0, 10, 0, 0], [3, 2])]);
-  });
-  return fromLayersModel(model, { owned: true });
-}
 
 /** 4 samples of class 0 (a = 0.6, b = 0.2) and 6 of class 1 (a = 0.1, b = 0.7). */
 function handData(): LabeledData {
@@ -89,7 +64,7 @@ async function expectError(p: Promise<unknown>, code: string, arg: string): Prom
 
 describe('finePruning.repair on a hand-made model', () => {
   it('ranks channels by mean activation and stops before the accuracy drop exceeds the threshold', async () => {
-    const clf = handModel();
+    const clf = channelModel();
     const data = handData();
     const r = await repair(clf, data, { mode: 'pruning' });
     // means over the 10 samples: a = 0.3, b = 0.5, 0.1·a = 0.03
@@ -124,7 +99,7 @@ describe('finePruning.repair on a hand-made model', () => {
   });
 
   it('with maxAccuracyDrop 1 prunes up to all but one unit (maxPrunedFraction caps it further)', async () => {
-    const clf = handModel();
+    const clf = channelModel();
     const data = handData();
     const all = await repair(clf, data, { mode: 'pruning', maxAccuracyDrop: 1 });
     assert.deepEqual(Array.from(all.pruned), [2, 0]);
@@ -141,7 +116,7 @@ describe('finePruning.repair on a hand-made model', () => {
   });
 
   it('works through withUnitMask alone for a maskable classifier that is not a LayersModelClassifier', async () => {
-    const inner = handModel();
+    const inner = channelModel();
     const data = handData();
     const wrap = (c: LayersModelClassifier): FullClassifier => ({
       inputShape: c.inputShape,
@@ -170,7 +145,7 @@ describe('finePruning.repair on a hand-made model', () => {
   });
 
   it('fine-tuning mode trains a copy and leaves the input untouched', async () => {
-    const clf = handModel();
+    const clf = channelModel();
     const data = handData();
     const w0 = await weightsOf(clf);
     const r = await repair(clf, data, { mode: 'fine-tuning', epochs: 2, batchSize: 5 });

@@ -4,38 +4,20 @@ import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 
 import type { Classifier } from '../../src/core/classifier.js';
-import { BackdoorKitError } from '../../src/core/errors.js';
 import { subset } from '../../src/data/index.js';
 import * as strip from '../../src/defences/strip.js';
 import { toJsonValue } from '../../src/io/json.js';
 import { auroc, detection } from '../../src/metrics/index.js';
 import { backdoorFixture } from '../helpers/backdoor-fixture.js';
 import { ready } from '../helpers/backend.js';
+import { errorPredicate, expectError as expectThrow } from '../helpers/errors.js';
 
 before(async () => {
   await ready;
 });
 
-async function expectReject(p: Promise<unknown>, code: string, arg: string, fnName: string): Promise<void> {
-  await assert.rejects(p, (e: unknown) => {
-    assert.ok(e instanceof BackdoorKitError, `not a BackdoorKitError: ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    assert.equal(e.fn, fnName);
-    assert.equal(e.arg, arg);
-    assert.ok(e.message.includes(arg), e.message);
-    return true;
-  });
-}
-
-function expectThrow(f: () => unknown, code: string, arg: string): void {
-  assert.throws(f, (e: unknown) => {
-    assert.ok(e instanceof BackdoorKitError, `not a BackdoorKitError: ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    assert.equal(e.arg, arg);
-    assert.ok(e.message.includes(arg), e.message);
-    return true;
-  });
-}
+const expectReject = (p: Promise<unknown>, code: string, arg: string, fnName: string): Promise<void> =>
+  assert.rejects(p, errorPredicate(code, arg, fnName));
 
 const H = (p: number[]): number => -p.reduce((s, v) => s + (v > 0 ? v * Math.log2(v) : 0), 0);
 

@@ -11,78 +11,15 @@ import * as tfl from '@tensorflow/tfjs-layers';
 
 import { fromLayersModel, type LayersModelClassifier } from '../../src/core/layers-model.js';
 import { Rng } from '../../src/core/rng.js';
-import type { LabeledData } from '../../src/core/types.js';
 import * as anp from '../../src/defences/anp.js';
 import * as finePruning from '../../src/defences/fine-pruning.js';
 import { attackSuccessRate } from '../../src/metrics/index.js';
 import { backendName, ready } from '../helpers/backend.js';
+import { channelModel, plantedData, plantedModel } from '../helpers/hand-models.js';
 
 before(async () => {
   await ready;
 });
-
-/** conv 1×1 (3 channels: a, b, 0.1a) → flatten → dense softmax (class 0 ← ch0, class 1 ← ch1). */
-function channelModel(): LayersModelClassifier {
-  const model = tfl.sequential({
-    layers: [
-      tfl.layers.conv2d({
-        inputShape: [1, 1, 2],
-        filters: 3,
-        kernelSize: 1,
-        useBias: false,
-        activation: 'relu',
-        name: 'conv',
-      }),
-      tfl.layers.flatten({}),
-      tfl.layers.dense({ units: 2, useBias: false, activation: 'softmax', name: 'out' }),
-    ],
-  });
-  tf.tidy(() => {
-    model.getLayer('conv').setWeights([tf.tensor4d([1, 0, 0.1, 0, 1, 0], [1, 1, 2, 3])]);
-    model.getLayer('out').setWeights([tf.tensor2d([10, 0, 0, 10, 0, 0], [3, 2])]);
-  });
-  return fromLayersModel(model, { owned: true });
-}
-
-/** Hidden units a − b, b − a and a planted near-threshold unit 0.5a + 0.5b + 10t − 0.6 → class 2. */
-function plantedModel(): LayersModelClassifier {
-  const model = tfl.sequential({
-    layers: [
-      tfl.layers.flatten({ inputShape: [1, 1, 3] }),
-      tfl.layers.dense({ units: 3, activation: 'relu', name: 'hidden' }),
-      tfl.layers.dense({ units: 3, activation: 'softmax', name: 'out' }),
-    ],
-  });
-  tf.tidy(() => {
-    model
-      .getLayer('hidden')
-      .setWeights([tf.tensor2d([1, -1, 0.5, -1, 1, 0.5, 0, 0, 10], [3, 3]), tf.tensor1d([0, 0, -0.6])]);
-    model.getLayer('out').setWeights([tf.tensor2d([5, 0, 0, 0, 5, 0, 0, 0, 20], [3, 3]), tf.tensor1d([0, 0, 0])]);
-  });
-  return fromLayersModel(model, { owned: true });
-}
-
-function plantedData(): { clean: LabeledData; triggered: LabeledData } {
-  const rng = new Rng(3);
-  const rows: number[] = [];
-  const trig: number[] = [];
-  const y: number[] = [];
-  for (let i = 0; i < 40; i++) {
-    let a = 0;
-    let b = 0;
-    do {
-      a = rng.next();
-      b = 1 - a + 0.2 * (rng.next() - 0.5);
-    } while (Math.abs(a - b) < 0.3);
-    rows.push(a, b, 0);
-    trig.push(a, b, 1);
-    y.push(a > b ? 0 : 1);
-  }
-  return {
-    clean: { x: tf.tensor4d(rows, [40, 1, 1, 3]), y: Int32Array.from(y) },
-    triggered: { x: tf.tensor4d(trig, [40, 1, 1, 3]), y: Int32Array.from(y) },
-  };
-}
 
 describe(`pruning defences on ${backendName}`, () => {
   it('finePruning.repair: same ranking and stopping point as on cpu; fine-tunes with the mask in force', async () => {
