@@ -22,7 +22,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-import { argmaxRows, collectBatches, DEFAULT_BATCH_SIZE } from '../core/batching.js';
+import { argmaxRows, collectBatches, DEFAULT_BATCH_SIZE, gatherData } from '../core/batching.js';
 import {
   assertClassifier,
   findLayer,
@@ -46,7 +46,7 @@ import {
 import { activationsData } from '../core/layers-model.js';
 import { report as reportProgress, throwIfAborted, yieldToEventLoop } from '../core/progress.js';
 import { makeRng, type Rng } from '../core/rng.js';
-import type { LabeledData, ProgressCallback } from '../core/types.js';
+import type { LabeledData, ProgressCallback, ProgressEvent } from '../core/types.js';
 import { mad as rawMad, median } from '../stats/robust.js';
 import {
   assertBatch,
@@ -966,6 +966,55 @@ export interface InputFilter {
   readonly fpr: number;
 }
 
+/** One fine-tuning schedule of the unlearning selection ({@link NeuralCleanseRepairOptions.schedules}). */
+export interface UnlearningSchedule {
+  /** Optimiser. @default the repair's `optimizer` */
+  readonly optimizer?: 'adam' | 'sgd' | 'momentum';
+  /** Step size. @default the repair's `learningRate` */
+  readonly learningRate?: number;
+  /** Epochs. @default the repair's `epochs` */
+  readonly epochs?: number;
+  /** Share of the fine-tuning data stamped with a reversed trigger. @default the repair's `stampFraction` */
+  readonly stampFraction?: number;
+}
+
+/**
+ * The schedules `schedules: 'auto'` chooses from: the paper's (Adam 1e-3,
+ * one epoch, 20% stamped) first, then longer and larger-step Adam runs, SGD
+ * with momentum, and a 50% stamped share. The list is the sweep of
+ * docs/results.md (*Neural Cleanse unlearning settings*), fixed before the
+ * library selection was measured on the other subjects.
+ */
+export const UNLEARNING_SCHEDULES: readonly Readonly<Required<UnlearningSchedule>>[] = Object.freeze(
+  (
+    [
+      ['adam', 1e-3, 1, 0.2],
+      ['adam', 1e-3, 3, 0.2],
+      ['adam', 1e-3, 5, 0.2],
+      ['adam', 3e-3, 2, 0.2],
+      ['adam', 3e-3, 5, 0.2],
+      ['adam', 1e-2, 1, 0.2],
+      ['momentum', 2e-3, 3, 0.2],
+      ['momentum', 5e-3, 3, 0.2],
+      ['adam', 1e-3, 3, 0.5],
+    ] as const
+  ).map(([optimizer, learningRate, epochs, stampFraction]) =>
+    Object.freeze({ optimizer, learningRate, epochs, stampFraction }),
+  ),
+);
+
+/** One schedule tried by the unlearning selection, with its validation scores. */
+export interface UnlearningCandidate {
+  /** The schedule, with every field filled in. */
+  readonly schedule: Required<UnlearningSchedule>;
+  /** Accuracy on the validation data after fine-tuning on the rest. */
+  readonly validationAccuracy: number;
+  /** Reversed triggers' attack success on the validation data (max over targets). */
+  readonly validationAttackSuccess: number;
+  /** Whether the validation accuracy stayed within `maxValidationDrop`. */
+  readonly eligible: boolean;
+}
+
 /** Options of {@link repair}. */
 export interface NeuralCleanseRepairOptions {
   /** `'unlearning'` (fine-tune with the reversed trigger, labels kept) or `'pruning'`. @default 'unlearning' */
@@ -982,6 +1031,25 @@ export interface NeuralCleanseRepairOptions {
   readonly optimizer?: 'adam' | 'sgd' | 'momentum';
   /** Unlearning: step size. @default 0.001 */
   readonly learningRate?: number;
+  /**
+   * Unlearning: fine-tuning schedules to choose from on the defender's own
+   * data (beyond the paper). `undefined` runs the single schedule given by
+   * `optimizer`, `learningRate`, `epochs` and `stampFraction`. With a list
+   * (fields left out are taken from those options) or `'auto'` (the
+   * {@link UNLEARNING_SCHEDULES} preset), `validationFraction` of the clean
+   * data is held out; each schedule fine-tunes a copy on the rest; a schedule
+   * is eligible if its validation accuracy is at most `maxValidationDrop`
+   * below the unrepaired classifier's, and the eligible one with the lowest
+   * reversed-trigger success on the validation data wins (ties: higher
+   * accuracy, then the earlier schedule; with none eligible, the most
+   * accurate). The winner is then run again on all the clean data.
+   * @default undefined
+   */
+  readonly schedules?: readonly UnlearningSchedule[] | 'auto' | undefined;
+  /** Schedule selection: share of the clean data held out for validation. @default 0.2 */
+  readonly validationFraction?: number;
+  /** Schedule selection: largest validation-accuracy drop (a fraction) a schedule may cause and stay eligible. @default 0.01 */
+  readonly maxValidationDrop?: number;
   /**
    * Pruning and filter: the layer whose units are ranked; `undefined` takes
    * the second to last layer (the input of the final dense layer).
@@ -1017,6 +1085,9 @@ export const NEURAL_CLEANSE_REPAIR_DEFAULTS = Object.freeze({
   batchSize: 32,
   optimizer: 'adam' as 'adam' | 'sgd' | 'momentum',
   learningRate: 1e-3,
+  schedules: undefined as readonly UnlearningSchedule[] | 'auto' | undefined,
+  validationFraction: 0.2,
+  maxValidationDrop: 0.01,
   layer: undefined as string | undefined,
   stopAttackSuccess: 0.05,
   maxPruneFraction: 0.3,
@@ -1028,6 +1099,8 @@ export const NEURAL_CLEANSE_REPAIR_DEFAULTS = Object.freeze({
   onProgress: undefined as ProgressCallback | undefined,
   signal: undefined as AbortSignal | undefined,
 });
+
+type ResolvedRepair = typeof NEURAL_CLEANSE_REPAIR_DEFAULTS;
 
 /** One pruning step of {@link repair}. */
 export interface PruningStep {
@@ -1060,6 +1133,19 @@ export interface NeuralCleanseRepairResult<C extends Classifier = Classifier> {
     readonly stamped: number;
     readonly loss: number[];
     readonly accuracy: number[];
+    /** The schedule of the final fine-tuning. */
+    readonly schedule: Required<UnlearningSchedule>;
+    /** The schedule selection, when `schedules` was given. */
+    readonly selection?: {
+      /** Samples held out for validation (the rest fine-tuned each candidate). */
+      readonly validationSamples: number;
+      /** The unrepaired classifier's accuracy and reversed-trigger success on the validation data. */
+      readonly validationAccuracyBefore: number;
+      readonly validationAttackSuccessBefore: number;
+      readonly candidates: UnlearningCandidate[];
+      /** Index of the chosen candidate. */
+      readonly chosen: number;
+    };
   };
   /** Pruning details. */
   readonly pruning?: {
@@ -1186,6 +1272,169 @@ function filterScores(unitActs: Float32Array, units: number, neurons: readonly n
   return s;
 }
 
+/** The unlearning schedules of a repair: the `schedules` option resolved, or the one given by the top-level options. */
+function resolveSchedules(fn: string, o: ResolvedRepair): Required<UnlearningSchedule>[] {
+  const top: Required<UnlearningSchedule> = {
+    optimizer: o.optimizer,
+    learningRate: o.learningRate,
+    epochs: o.epochs,
+    stampFraction: o.stampFraction,
+  };
+  if (o.schedules === undefined) return [top];
+  if (o.schedules === 'auto') return UNLEARNING_SCHEDULES.map((s) => ({ ...s }));
+  if (!Array.isArray(o.schedules) || o.schedules.length === 0) {
+    throw new InvalidArgumentError(
+      { fn, arg: 'options.schedules', value: o.schedules },
+      "must be 'auto' or a non-empty array of schedules",
+    );
+  }
+  return (o.schedules as readonly unknown[]).map((entry, i) => {
+    const arg = `options.schedules[${i}]`;
+    if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) {
+      throw new InvalidArgumentError({ fn, arg, value: entry }, 'must be an object');
+    }
+    const given = entry as Record<string, unknown>;
+    for (const key of Object.keys(given)) {
+      if (!(key in top)) {
+        throw new InvalidArgumentError(
+          { fn, arg: `${arg}.${key}`, value: given[key] },
+          `is not a known schedule field (known: ${Object.keys(top).join(', ')})`,
+        );
+      }
+    }
+    const s = { ...top, ...(entry as UnlearningSchedule) };
+    assertOneOf(fn, `${arg}.optimizer`, s.optimizer, ['adam', 'sgd', 'momentum'] as const);
+    assertInRange(fn, `${arg}.learningRate`, s.learningRate, 0, Infinity, { minOpen: true, maxOpen: true });
+    assertPositiveInteger(fn, `${arg}.epochs`, s.epochs);
+    assertFraction(fn, `${arg}.stampFraction`, s.stampFraction);
+    return s;
+  });
+}
+
+/**
+ * The selection rule of the unlearning schedules (beyond the paper): among
+ * the eligible candidates the lowest validation attack success wins (ties:
+ * higher validation accuracy, then the earlier candidate); with none
+ * eligible, the most accurate one (ties: lower attack success, then the
+ * earlier one). {@link repair} applies it when `schedules` is given.
+ *
+ * @param candidates - Scored schedules, as in `unlearning.selection.candidates` of a repair.
+ * @returns The index of the chosen candidate; -1 for an empty list.
+ * @example
+ * ```ts
+ * const s = { optimizer: 'adam', learningRate: 1e-3, epochs: 1, stampFraction: 0.2 } as const;
+ * neuralCleanse.chooseSchedule([
+ *   { schedule: s, validationAccuracy: 0.97, validationAttackSuccess: 0.10, eligible: true },
+ *   { schedule: s, validationAccuracy: 0.96, validationAttackSuccess: 0.02, eligible: true },
+ *   { schedule: s, validationAccuracy: 0.90, validationAttackSuccess: 0.00, eligible: false },
+ * ]); // 1
+ * ```
+ */
+export function chooseSchedule(candidates: readonly UnlearningCandidate[]): number {
+  let best = -1;
+  const eligible = candidates.some((c) => c.eligible);
+  candidates.forEach((c, i) => {
+    if (eligible && !c.eligible) return;
+    if (best < 0) {
+      best = i;
+      return;
+    }
+    const b = candidates[best]!;
+    const better = eligible
+      ? c.validationAttackSuccess < b.validationAttackSuccess ||
+        (c.validationAttackSuccess === b.validationAttackSuccess && c.validationAccuracy > b.validationAccuracy)
+      : c.validationAccuracy > b.validationAccuracy ||
+        (c.validationAccuracy === b.validationAccuracy && c.validationAttackSuccess < b.validationAttackSuccess);
+    if (better) best = i;
+  });
+  return best;
+}
+
+/** Accuracy on `data` and the reversed triggers' attack success (max over targets). */
+async function evaluateRepair(
+  clf: Classifier,
+  data: LabeledData,
+  targets: readonly number[],
+  triggers: ReadonlyMap<number, NeuralCleanseLabel>,
+  batchSize: number,
+): Promise<{ accuracy: number; attackSuccess: number }> {
+  const n = data.y.length;
+  const { values, cols } = await collectBatches(data.x, batchSize, (b) => clf.predict(b));
+  const pred = argmaxRows(values, cols);
+  let hit = 0;
+  for (let i = 0; i < n; i++) if (pred[i] === data.y[i]) hit++;
+  let attackSuccess = 0;
+  for (const t of targets) {
+    const e = triggers.get(t)!;
+    const p = await predictStamped(clf, data.x, e.mask, e.pattern, batchSize);
+    attackSuccess = Math.max(attackSuccess, successFromLabels(p, data.y, t));
+  }
+  return { accuracy: hit / n, attackSuccess };
+}
+
+/**
+ * Unlearning proper: fine-tunes `copy` in place on `data`, of which
+ * `stampFraction` (chosen with the repair's seed) carries a reversed trigger,
+ * round-robin over the targets, labels kept.
+ */
+async function unlearn(
+  copy: TrainableClassifier,
+  data: LabeledData,
+  targets: readonly number[],
+  triggers: ReadonlyMap<number, NeuralCleanseLabel>,
+  schedule: Required<UnlearningSchedule>,
+  o: ResolvedRepair,
+  onProgress: ProgressCallback | undefined,
+): Promise<{ stamped: number; loss: number[]; accuracy: number[] }> {
+  const fn = 'neuralCleanse.repair';
+  const n = data.y.length;
+  const rng = makeRng(o.seed, fn);
+  const stamped = Math.round(schedule.stampFraction * n);
+  const chosen = rng.sample(n, stamped);
+  const isStamped = new Uint8Array(n);
+  for (const i of chosen) isStamped[i] = 1;
+  const rest = Int32Array.from({ length: n }, (_, i) => i).filter((i) => isStamped[i] === 0);
+  const groups = targets.map((_, g) => chosen.filter((_, j) => j % targets.length === g));
+  const parts: tf.Tensor4D[] = [];
+  try {
+    parts.push(tf.tidy(() => tf.gather(data.x, tf.tensor1d(rest, 'int32'))));
+    groups.forEach((idx, g) => {
+      if (idx.length === 0) return;
+      const e = triggers.get(targets[g]!)!;
+      parts.push(
+        tf.tidy(() => {
+          const xs = tf.gather(data.x, tf.tensor1d(idx, 'int32'));
+          return applyReversed(xs, e.mask, e.pattern);
+        }),
+      );
+    });
+    const order = [rest, ...groups.filter((g) => g.length > 0)];
+    const yAll = new Int32Array(n);
+    let k = 0;
+    for (const idx of order) for (const i of idx) yAll[k++] = data.y[i]!;
+    const xAll = tf.concat(parts, 0);
+    try {
+      const history = await copy.fit(
+        { x: xAll, y: yAll },
+        {
+          epochs: schedule.epochs,
+          batchSize: o.batchSize,
+          optimizer: schedule.optimizer,
+          learningRate: schedule.learningRate,
+          seed: o.seed,
+          signal: o.signal,
+          onProgress,
+        },
+      );
+      return { stamped, loss: history.loss, accuracy: history.accuracy };
+    } finally {
+      xAll.dispose();
+    }
+  } finally {
+    tf.dispose(parts);
+  }
+}
+
 /**
  * Neural Cleanse mitigation. `'unlearning'` fine-tunes a copy of the
  * classifier on the clean data of which `stampFraction` (the paper's 20%)
@@ -1232,6 +1481,9 @@ export async function repair<C extends Classifier>(
   assertPositiveInteger(fn, 'options.batchSize', o.batchSize);
   assertOneOf(fn, 'options.optimizer', o.optimizer, ['adam', 'sgd', 'momentum'] as const);
   assertInRange(fn, 'options.learningRate', o.learningRate, 0, Infinity, { minOpen: true, maxOpen: true });
+  const schedules = resolveSchedules(fn, o);
+  assertInRange(fn, 'options.validationFraction', o.validationFraction, 0, 1, { minOpen: true, maxOpen: true });
+  assertFraction(fn, 'options.maxValidationDrop', o.maxValidationDrop);
   assertFraction(fn, 'options.stopAttackSuccess', o.stopAttackSuccess);
   assertFraction(fn, 'options.maxPruneFraction', o.maxPruneFraction);
   if (typeof o.filter !== 'boolean') {
@@ -1277,19 +1529,22 @@ export async function repair<C extends Classifier>(
   throwIfAborted(o.signal, fn);
 
   const n = cleanData.y.length;
-  const evalAll = async (clf: Classifier): Promise<{ accuracy: number; attackSuccess: number }> => {
-    const { values, cols } = await collectBatches(cleanData.x, o.evalBatchSize, (b) => clf.predict(b));
-    const pred = argmaxRows(values, cols);
-    let hit = 0;
-    for (let i = 0; i < n; i++) if (pred[i] === cleanData.y[i]) hit++;
-    let attackSuccess = 0;
-    for (const t of targets) {
-      const e = triggers.get(t)!;
-      const p = await predictStamped(clf, cleanData.x, e.mask, e.pattern, o.evalBatchSize);
-      attackSuccess = Math.max(attackSuccess, successFromLabels(p, cleanData.y, t));
+  let split: { fit: Int32Array; validation: Int32Array } | undefined;
+  if (o.method === 'unlearning' && schedules.length > 1 && targets.length > 0) {
+    const nv = Math.round(o.validationFraction * n);
+    if (nv < 1 || nv >= n) {
+      throw new InvalidArgumentError(
+        { fn, arg: 'options.validationFraction', value: o.validationFraction },
+        `leaves ${nv} of the ${n} clean samples for validation; both parts must be non-empty`,
+      );
     }
-    return { accuracy: hit / n, attackSuccess };
-  };
+    const validation = Int32Array.from(makeRng(o.seed, `${fn} validation`).sample(n, nv)).sort();
+    const held = new Uint8Array(n);
+    for (const i of validation) held[i] = 1;
+    split = { fit: Int32Array.from({ length: n }, (_, i) => i).filter((i) => held[i] === 0), validation };
+  }
+  const evalOn = (clf: Classifier, data: LabeledData) => evaluateRepair(clf, data, targets, triggers, o.evalBatchSize);
+  const evalAll = (clf: Classifier) => evalOn(clf, cleanData);
   const before = await evalAll(classifier);
 
   // ranking of the layer's units by activation increase under the reversed triggers
@@ -1326,59 +1581,53 @@ export async function repair<C extends Classifier>(
 
   if (o.method === 'unlearning') {
     const trainable = classifier as unknown as TrainableClassifier;
+    const progressFor = (label: string) =>
+      o.onProgress === undefined
+        ? undefined
+        : (e: ProgressEvent) =>
+            reportProgress(o.onProgress, { ...e, stage: `neural-cleanse:unlearning${label} ${e.stage}` });
+    let chosen = 0;
+    let selection: NonNullable<NeuralCleanseRepairResult['unlearning']>['selection'];
+    if (split !== undefined) {
+      const fitData = gatherData(cleanData, split.fit);
+      const valData = gatherData(cleanData, split.validation);
+      try {
+        const base = await evalOn(classifier, valData);
+        const candidates: UnlearningCandidate[] = [];
+        for (const [i, schedule] of schedules.entries()) {
+          const copy = trainable.clone();
+          try {
+            await unlearn(copy, fitData, targets, triggers, schedule, o, progressFor(` candidate ${i}`));
+            const v = await evalOn(copy, valData);
+            candidates.push({
+              schedule,
+              validationAccuracy: v.accuracy,
+              validationAttackSuccess: v.attackSuccess,
+              eligible: v.accuracy >= base.accuracy - o.maxValidationDrop - 1e-12,
+            });
+          } finally {
+            copy.dispose();
+          }
+        }
+        chosen = chooseSchedule(candidates);
+        selection = {
+          validationSamples: split.validation.length,
+          validationAccuracyBefore: base.accuracy,
+          validationAttackSuccessBefore: base.attackSuccess,
+          candidates,
+          chosen,
+        };
+      } finally {
+        tf.dispose([fitData.x, valData.x]);
+      }
+    }
+    const schedule = schedules[chosen]!;
     const copy = trainable.clone();
     try {
-      let history = { loss: [] as number[], accuracy: [] as number[] };
-      let stamped = 0;
-      if (targets.length > 0) {
-        const rng = makeRng(o.seed, fn);
-        stamped = Math.round(o.stampFraction * n);
-        const chosen = rng.sample(n, stamped);
-        const isStamped = new Uint8Array(n);
-        for (const i of chosen) isStamped[i] = 1;
-        const rest = Int32Array.from({ length: n }, (_, i) => i).filter((i) => isStamped[i] === 0);
-        const groups = targets.map((_, g) => chosen.filter((_, j) => j % targets.length === g));
-        const parts: tf.Tensor4D[] = [];
-        try {
-          parts.push(tf.tidy(() => tf.gather(cleanData.x, tf.tensor1d(rest, 'int32'))));
-          groups.forEach((idx, g) => {
-            if (idx.length === 0) return;
-            const e = triggers.get(targets[g]!)!;
-            parts.push(
-              tf.tidy(() => {
-                const xs = tf.gather(cleanData.x, tf.tensor1d(idx, 'int32'));
-                return applyReversed(xs, e.mask, e.pattern);
-              }),
-            );
-          });
-          const order = [rest, ...groups.filter((g) => g.length > 0)];
-          const yAll = new Int32Array(n);
-          let k = 0;
-          for (const idx of order) for (const i of idx) yAll[k++] = cleanData.y[i]!;
-          const xAll = tf.concat(parts, 0);
-          try {
-            history = await copy.fit(
-              { x: xAll, y: yAll },
-              {
-                epochs: o.epochs,
-                batchSize: o.batchSize,
-                optimizer: o.optimizer,
-                learningRate: o.learningRate,
-                seed: o.seed,
-                signal: o.signal,
-                onProgress:
-                  o.onProgress === undefined
-                    ? undefined
-                    : (e) => reportProgress(o.onProgress, { ...e, stage: `neural-cleanse:unlearning ${e.stage}` }),
-              },
-            );
-          } finally {
-            xAll.dispose();
-          }
-        } finally {
-          tf.dispose(parts);
-        }
-      }
+      const fitted =
+        targets.length > 0
+          ? await unlearn(copy, cleanData, targets, triggers, schedule, o, progressFor(''))
+          : { stamped: 0, loss: [], accuracy: [] };
       const after = await evalAll(copy);
       return {
         classifier: copy as unknown as C,
@@ -1388,7 +1637,12 @@ export async function repair<C extends Classifier>(
         attackSuccessAfter: after.attackSuccess,
         cleanAccuracyBefore: before.accuracy,
         cleanAccuracyAfter: after.accuracy,
-        unlearning: { samples: n, stamped, loss: history.loss, accuracy: history.accuracy },
+        unlearning: {
+          samples: n,
+          ...fitted,
+          schedule,
+          ...(selection !== undefined ? { selection } : {}),
+        },
         ...(filterSpec !== undefined ? { filter: filterSpec } : {}),
       };
     } catch (e) {

@@ -13,6 +13,7 @@ import { subset } from '../../src/data/index.js';
 import { triggeredTestSet } from '../../src/poisoning/index.js';
 import { accuracy, attackSuccessRate } from '../../src/metrics/index.js';
 import {
+  chooseSchedule,
   CostSchedule,
   detect,
   filter,
@@ -20,6 +21,7 @@ import {
   repair,
   type NeuralCleanseOptions,
   type NeuralCleanseReport,
+  type UnlearningCandidate,
 } from '../../src/defences/neural-cleanse.js';
 
 before(async () => {
@@ -194,6 +196,25 @@ describe('neuralCleanse.CostSchedule', () => {
   });
 });
 
+describe('neuralCleanse.chooseSchedule', () => {
+  const s = { optimizer: 'adam', learningRate: 1e-3, epochs: 1, stampFraction: 0.2 } as const;
+  const c = (acc: number, asr: number, eligible: boolean): UnlearningCandidate => ({
+    schedule: s,
+    validationAccuracy: acc,
+    validationAttackSuccess: asr,
+    eligible,
+  });
+  it('picks the lowest attack success among eligible candidates; ties go to accuracy, then order', () => {
+    assert.equal(chooseSchedule([c(0.97, 0.1, true), c(0.96, 0.02, true), c(0.9, 0, false)]), 1);
+    assert.equal(chooseSchedule([c(0.95, 0.02, true), c(0.96, 0.02, true), c(0.97, 0.05, true)]), 1);
+    assert.equal(chooseSchedule([c(0.96, 0.02, true), c(0.96, 0.02, true)]), 0);
+  });
+  it('with none eligible picks the most accurate (ties: lower attack success); -1 for none', () => {
+    assert.equal(chooseSchedule([c(0.9, 0.0, false), c(0.93, 0.5, false), c(0.93, 0.4, false)]), 2);
+    assert.equal(chooseSchedule([]), -1);
+  });
+});
+
 describe('neuralCleanse.detect / repair on the planted-backdoor fixture', () => {
   let f: BackdoorFixture;
   let defender: LabeledData;
@@ -280,6 +301,67 @@ describe('neuralCleanse.detect / repair on the planted-backdoor fixture', () => 
     assert.ok(acc1 > 0.8, `held-out accuracy ${acc1}`);
     assert.deepEqual(await weightsSum(f.backdoored), w0, 'input classifier modified');
     r.classifier.dispose();
+    assert.equal(tf.memory().numTensors, before);
+  });
+
+  it('repair chooses the unlearning schedule on held-out clean data and refits the winner on all of it', async () => {
+    const before = tf.memory().numTensors;
+    const w0 = await weightsSum(f.backdoored);
+    const stages = new Set<string>();
+    const schedules = [
+      { learningRate: 1e-6 },
+      { learningRate: 3e-3, epochs: 2 },
+      { learningRate: 0.5, optimizer: 'sgd' as const },
+    ];
+    const r = await repair(f.backdoored, defender, reportB, {
+      targets: [0],
+      filter: false,
+      schedules,
+      onProgress: (e) => stages.add(e.stage.replace(/:epoch$/, '')),
+    });
+    const sel = r.unlearning!.selection!;
+    assert.equal(sel.validationSamples, 60);
+    assert.equal(sel.candidates.length, 3);
+    assert.deepEqual(sel.candidates[1]!.schedule, {
+      optimizer: 'adam',
+      learningRate: 3e-3,
+      epochs: 2,
+      stampFraction: 0.2,
+    });
+    assert.ok(sel.validationAttackSuccessBefore > 0.9, `validation ASR before ${sel.validationAttackSuccessBefore}`);
+    // a step of 1e-6 changes nothing: eligible, but the trigger still works
+    assert.ok(sel.candidates[0]!.validationAttackSuccess > 0.9);
+    assert.ok(sel.candidates[0]!.eligible);
+    for (const cand of sel.candidates) {
+      assert.equal(cand.eligible, cand.validationAccuracy >= sel.validationAccuracyBefore - 0.01 - 1e-12);
+    }
+    assert.equal(sel.chosen, chooseSchedule(sel.candidates));
+    assert.equal(sel.chosen, 1, JSON.stringify(sel.candidates));
+    assert.deepEqual(r.unlearning!.schedule, sel.candidates[1]!.schedule);
+    assert.deepEqual([...stages].sort(), [
+      'neural-cleanse:unlearning candidate 0 fit',
+      'neural-cleanse:unlearning candidate 1 fit',
+      'neural-cleanse:unlearning candidate 2 fit',
+      'neural-cleanse:unlearning fit',
+    ]);
+    // the final model is the plain repair with the chosen schedule, on all 300 samples
+    assert.equal(r.unlearning!.samples, 300);
+    const plain = await repair(f.backdoored, defender, reportB, {
+      targets: [0],
+      filter: false,
+      learningRate: 3e-3,
+      epochs: 2,
+    });
+    assert.deepEqual(
+      await weightsSum(r.classifier as typeof f.backdoored),
+      await weightsSum(plain.classifier as typeof f.backdoored),
+    );
+    assert.equal(r.attackSuccessAfter, plain.attackSuccessAfter);
+    assert.ok(r.attackSuccessAfter < 0.2, `reversed ASR after ${r.attackSuccessAfter}`);
+    assert.equal(plain.unlearning!.selection, undefined);
+    assert.deepEqual(await weightsSum(f.backdoored), w0, 'input classifier modified');
+    r.classifier.dispose();
+    plain.classifier.dispose();
     assert.equal(tf.memory().numTensors, before);
   });
 
@@ -546,6 +628,29 @@ describe('neuralCleanse.detect: engine behaviour', () => {
     await assert.rejects(repair(clf, small, {} as NeuralCleanseReport), { message: /Argument 'report'/ });
     await assert.rejects(repair(clf, small, report, { stampFraction: 2 }), { message: /options\.stampFraction/ });
     await assert.rejects(repair(clf, small, report, { filterFpr: 1 }), { message: /options\.filterFpr/ });
+    await assert.rejects(repair(clf, small, report, { targets: [0], schedules: [] }), {
+      code: 'INVALID_ARGUMENT',
+      message: /options\.schedules/,
+    });
+    await assert.rejects(repair(clf, small, report, { targets: [0], schedules: 'best' as 'auto' }), {
+      message: /options\.schedules/,
+    });
+    await assert.rejects(repair(clf, small, report, { targets: [0], schedules: [{ lr: 1 } as never] }), {
+      message: /options\.schedules\[0\]\.lr/,
+    });
+    await assert.rejects(repair(clf, small, report, { targets: [0], schedules: [{}, { epochs: 0 }] }), {
+      message: /options\.schedules\[1\]\.epochs/,
+    });
+    await assert.rejects(repair(clf, small, report, { targets: [0], validationFraction: 1 }), {
+      message: /options\.validationFraction/,
+    });
+    await assert.rejects(repair(clf, small, report, { targets: [0], maxValidationDrop: -0.1 }), {
+      message: /options\.maxValidationDrop/,
+    });
+    await assert.rejects(repair(clf, small, report, { targets: [0], schedules: 'auto', validationFraction: 0.001 }), {
+      code: 'INVALID_ARGUMENT',
+      message: /options\.validationFraction.*0 of the/,
+    });
     await assert.rejects(repair(clf, small, report, { method: 'retrain' as 'pruning' }), {
       message: /options\.method/,
     });
