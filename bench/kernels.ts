@@ -205,7 +205,7 @@ function kernelCases(): KernelCase[] {
 }
 
 /** Best wall time (ms) of `run` over a few calls after a warm-up, within about `budgetMs`. */
-function timeCall(run: () => tf.Tensor, budgetMs = 1500, maxRuns = 5): number {
+function timeCall(run: () => tf.Tensor, budgetMs = 1500, maxRuns = 20): number {
   const once = (): number => {
     const t0 = performance.now();
     tf.tidy(() => {
@@ -437,7 +437,7 @@ function toMarkdown(kernels: KernelBenchRow[], epochs: EpochBenchRow[], limitS: 
     ]),
   );
   return [
-    'Kernel timings (best of up to 5 calls, one thread). "tfjs" is the stock kernel of',
+    'Kernel timings (best of up to 20 calls within about 1.5 s, one thread). "tfjs" is the stock kernel of',
     `tfjs 4.22; references estimated to exceed ${limitS} s are not run (estimated from batch 4).`,
     '',
     kTable,

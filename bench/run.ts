@@ -9,7 +9,12 @@ import { benchCombinations } from './combinations.js';
 import { benchDataDefences } from './data-defences.js';
 import { INPUT_DEFENCE_SECTIONS } from './input-defences.js';
 import { benchKernels } from './kernels.js';
-import { benchNeuralCleanse, benchNeuralCleanseSeeds, benchUnlearningSweep } from './neural-cleanse.js';
+import {
+  benchNeuralCleanse,
+  benchNeuralCleanseRounding,
+  benchNeuralCleanseSeeds,
+  benchUnlearningSweep,
+} from './neural-cleanse.js';
 import { benchPruning } from './pruning.js';
 import { writeSection } from './results-file.js';
 import { benchTraining } from './training.js';
@@ -39,6 +44,10 @@ const SECTIONS: Record<string, Section> = {
   'neural-cleanse-seeds': {
     title: 'Neural Cleanse: held-out check of the log-scale threshold (issue 6)',
     run: () => benchNeuralCleanseSeeds(),
+  },
+  'neural-cleanse-rounding': {
+    title: 'Neural Cleanse: how far float rounding moves the anomaly index (issue 6)',
+    run: () => benchNeuralCleanseRounding(),
   },
   pruning: { title: 'Fine-Pruning and ANP (issue 6)', run: () => benchPruning() },
   combinations: { title: 'Combining defences: AC → FP vs FP → AC (issue 7)', run: () => benchCombinations() },

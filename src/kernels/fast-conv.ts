@@ -73,6 +73,7 @@ import {
   conv2dBackpropFilter,
   conv2dBackpropInput,
   conv2dForward,
+  patchesToImage,
   patchesTransposed,
   type ConvGeometry,
 } from './loops.js';
@@ -303,7 +304,7 @@ function pickImpl(kernelName: string, backendName: FastKernelBackend): Impl {
     case tf.Conv2DBackpropFilter:
       return loops ? filterGradLoopImpl : filterGradWasmImpl;
     case tf.Conv2DBackpropInput:
-      return loops ? inputGradLoopImpl : inputGradComposedImpl;
+      return loops ? inputGradLoopImpl : inputGradWasmImpl;
     case tf.MaxPool:
       return maxPoolImpl;
     case tf.MaxPoolGrad:
@@ -578,6 +579,32 @@ function filterGradComposedImpl(
 }
 
 /**
+ * The input gradient on wasm: for few input channels (`kh·kw·ci ≤ co`, e.g.
+ * a first conv layer, where a convolution with so few output channels runs
+ * far below XNNPACK's speed) the patch gradients dy · Wᵀ (one matrix product
+ * on the backend's kernel) summed back onto the image by a loop in the heap
+ * ({@link patchesToImage}); otherwise {@link inputGradComposedImpl}.
+ */
+function inputGradWasmImpl(ctx: KernelContext, inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap): tf.TensorInfo {
+  const { dy, filter } = inputs as { dy: tf.TensorInfo; filter: tf.TensorInfo };
+  const [kh = 0, kw = 0, ci = 0, co = 0] = filter.shape;
+  if (kh * kw * ci > co || isNCHW(attrs) || dy.dtype !== 'float32' || filter.dtype !== 'float32') {
+    return inputGradComposedImpl(ctx, inputs, attrs);
+  }
+  const g = geometry(convInfo(attrs.inputShape as number[], filter.shape, attrs));
+  const inShape = nhwcShape(g, 'in');
+  const pixels = g.batch * g.outHeight * g.outWidth;
+  const taps = kh * kw * ci;
+  if (pixels === 0 || taps === 0 || co === 0) return ctx.write(new Float32Array(size(inShape)), inShape);
+  const dy2 = ctx.reshape(dy, [pixels, co]);
+  const w2 = ctx.reshape(filter, [taps, co]);
+  const cols = ctx.run(tf.BatchMatMul, { a: dy2, b: w2 }, { transposeA: false, transposeB: true });
+  return ctx.compute(inShape, [cols], (out, [cv]) => {
+    patchesToImage(cv!, g, out);
+  });
+}
+
+/**
  * dx = conv(pad(dilate(dy)), flip(filter)ᵀ): for stride s, dy is first
  * zero-inserted to [B, OH*s, OW*s, Co]; then a stride-1 convolution with the
  * spatially flipped filter whose in/out channels are swapped.
@@ -659,15 +686,21 @@ function inputGradComposedImpl(
 /**
  * The convolution-gradient implementations as kernel functions, for tests and
  * benchmarks that want to run one strategy on a backend where it is not the
- * default (e.g. the wasm strategy on cpu).
+ * default (e.g. the wasm strategy on cpu): `'loops'` is what cpu registers,
+ * `'wasm'` what wasm registers (matrix products for few channels, otherwise
+ * convolutions), `'convolution'` the convolution form of both gradients
+ * whatever the channel counts.
  *
  * @internal
  */
 export function fastKernelFunc(
   kernelName: string,
   backendName: string,
-  strategy: 'loops' | 'composed',
+  strategy: 'loops' | 'wasm' | 'convolution',
   original?: tf.KernelConfig,
 ): tf.KernelFunc {
-  return wrapImpl(pickImpl(kernelName, strategy === 'loops' ? 'cpu' : 'wasm'), kernelName, backendName, original);
+  let impl = pickImpl(kernelName, strategy === 'loops' ? 'cpu' : 'wasm');
+  if (strategy === 'convolution' && kernelName === tf.Conv2DBackpropInput) impl = inputGradComposedImpl;
+  if (strategy === 'convolution' && kernelName === tf.Conv2DBackpropFilter) impl = filterGradComposedImpl;
+  return wrapImpl(impl, kernelName, backendName, original);
 }

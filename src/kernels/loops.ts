@@ -400,6 +400,53 @@ export function patchesTransposed(x: Values, g: ConvGeometry, out?: Float32Array
 }
 
 /**
+ * The adjoint of a patch matrix ("col2im"): sums each row of `cols`
+ * (`[batch·outHeight·outWidth, filterHeight·filterWidth·inChannels]`, taps in
+ * filter order) back onto the input pixels its patch was read from. With
+ * `cols = dy · Wᵀ` this is the gradient of a convolution with respect to its
+ * input.
+ *
+ * @param cols - Patch gradients, row-major `[pixels, taps]`.
+ * @param g - Geometry of the forward convolution.
+ * @param out - Where to write `[batch, inHeight, inWidth, inChannels]` (every element is written).
+ * @returns `out`.
+ */
+export function patchesToImage(cols: Values, g: ConvGeometry, out?: Float32Array): Float32Array {
+  const { batch: B, inHeight: H, inWidth: W, inChannels: Ci, outHeight: OH, outWidth: OW } = g;
+  const { filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw } = g;
+  const { dilationHeight: dh, dilationWidth: dw, padTop: pt, padLeft: pl } = g;
+  const T = KH * KW * Ci;
+  const dx = out ?? new Float32Array(B * H * W * Ci);
+  dx.fill(0);
+  for (let b = 0; b < B; b++) {
+    for (let oh = 0; oh < OH; oh++) {
+      for (let kh = 0; kh < KH; kh++) {
+        const ih = oh * sh + kh * dh - pt;
+        if (ih < 0 || ih >= H) continue;
+        const rowIn = (b * H + ih) * W;
+        for (let kw = 0; kw < KW; kw++) {
+          const off = kw * dw - pl;
+          // columns ow whose tap kw is inside the input: owLo <= ow < owHi
+          const owLo = Math.min(OW, Math.max(0, Math.ceil(-off / sw)));
+          const owHi = Math.max(owLo, Math.min(OW, Math.ceil((W - off) / sw)));
+          let t = ((b * OH + oh) * OW + owLo) * T + (kh * KW + kw) * Ci;
+          let o = (rowIn + owLo * sw + off) * Ci;
+          if (Ci === 1) {
+            for (let ow = owLo; ow < owHi; ow++, t += T, o += sw) dx[o]! += cols[t]!;
+            continue;
+          }
+          const step = sw * Ci;
+          for (let ow = owLo; ow < owHi; ow++, t += T, o += step) {
+            for (let ci = 0; ci < Ci; ci++) dx[o + ci]! += cols[t + ci]!;
+          }
+        }
+      }
+    }
+  }
+  return dx;
+}
+
+/**
  * For each input coordinate `i` in `[0, size)`, the filter taps `k` and output
  * coordinates `o` with `o * stride + k - pad === i` (dilation 1). Returned as
  * `pairs[i * taps * 2 + 2 * n]` = k, `+ 1` = o, with `count[i]` pairs.

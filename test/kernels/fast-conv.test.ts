@@ -248,51 +248,53 @@ describe('registerFastKernels on cpu', () => {
     }
   });
 
-  it('runs the wasm strategy (gradients as forward convolutions) correctly on cpu kernels', () => {
-    const rng = new Rng(23);
-    const backend = tf.backend();
-    const filterGrad = fastKernelFunc(tf.Conv2DBackpropFilter, 'cpu', 'composed');
-    const inputGrad = fastKernelFunc(tf.Conv2DBackpropInput, 'cpu', 'composed');
-    const idsBefore = backend.numDataIds();
-    for (const c of randomCases(rng, 24, ['valid', 'same', 'explicit', 'number'])) {
-      const xv = randomValues(
-        rng,
-        c.x.reduce((a, b) => a * b, 1),
-      );
-      const fv = randomValues(
-        rng,
-        c.f.reduce((a, b) => a * b, 1),
-      );
-      const dyv = randomValues(
-        rng,
-        outShape(c).reduce((a, b) => a * b, 1),
-      );
-      const x = tf.tensor4d(xv, c.x);
-      const f = tf.tensor4d(fv, c.f);
-      const dy = tf.tensor4d(dyv, outShape(c));
-      const common = { strides: c.strides, pad: c.pad, dataFormat: 'NHWC' };
-      const df = filterGrad({ inputs: { x, dy }, backend, attrs: { ...common, filterShape: c.f } }) as tf.TensorInfo;
-      const dx = inputGrad({
-        inputs: { dy, filter: f },
-        backend,
-        attrs: { ...common, inputShape: c.x },
-      }) as tf.TensorInfo;
-      assert.deepEqual(df.shape, c.f, label(c));
-      assert.deepEqual(dx.shape, c.x, label(c));
-      assert.ok(
-        relError(backend.readSync(df.dataId) as Float32Array, naiveConvDf(c, xv, dyv)) <= TOL,
-        `df ${label(c)}`,
-      );
-      assert.ok(
-        relError(backend.readSync(dx.dataId) as Float32Array, naiveConvDx(c, dyv, fv)) <= TOL,
-        `dx ${label(c)}`,
-      );
-      backend.disposeData(df.dataId);
-      backend.disposeData(dx.dataId);
-      tf.dispose([x, f, dy]);
-    }
-    assert.equal(backend.numDataIds(), idsBefore, 'no intermediate left in the backend');
-  });
+  for (const strategy of ['wasm', 'convolution'] as const) {
+    it(`runs the ${strategy} strategy (gradients as matrix products or forward convolutions) correctly on cpu kernels`, () => {
+      const rng = new Rng(23);
+      const backend = tf.backend();
+      const filterGrad = fastKernelFunc(tf.Conv2DBackpropFilter, 'cpu', strategy);
+      const inputGrad = fastKernelFunc(tf.Conv2DBackpropInput, 'cpu', strategy);
+      const idsBefore = backend.numDataIds();
+      for (const c of randomCases(rng, 24, ['valid', 'same', 'explicit', 'number'])) {
+        const xv = randomValues(
+          rng,
+          c.x.reduce((a, b) => a * b, 1),
+        );
+        const fv = randomValues(
+          rng,
+          c.f.reduce((a, b) => a * b, 1),
+        );
+        const dyv = randomValues(
+          rng,
+          outShape(c).reduce((a, b) => a * b, 1),
+        );
+        const x = tf.tensor4d(xv, c.x);
+        const f = tf.tensor4d(fv, c.f);
+        const dy = tf.tensor4d(dyv, outShape(c));
+        const common = { strides: c.strides, pad: c.pad, dataFormat: 'NHWC' };
+        const df = filterGrad({ inputs: { x, dy }, backend, attrs: { ...common, filterShape: c.f } }) as tf.TensorInfo;
+        const dx = inputGrad({
+          inputs: { dy, filter: f },
+          backend,
+          attrs: { ...common, inputShape: c.x },
+        }) as tf.TensorInfo;
+        assert.deepEqual(df.shape, c.f, label(c));
+        assert.deepEqual(dx.shape, c.x, label(c));
+        assert.ok(
+          relError(backend.readSync(df.dataId) as Float32Array, naiveConvDf(c, xv, dyv)) <= TOL,
+          `df ${label(c)}`,
+        );
+        assert.ok(
+          relError(backend.readSync(dx.dataId) as Float32Array, naiveConvDx(c, dyv, fv)) <= TOL,
+          `dx ${label(c)}`,
+        );
+        backend.disposeData(df.dataId);
+        backend.disposeData(dx.dataId);
+        tf.dispose([x, f, dy]);
+      }
+      assert.equal(backend.numDataIds(), idsBefore, 'no intermediate left in the backend');
+    });
+  }
 
   it('handles NCHW like the stock kernels', () => {
     const rng = new Rng(24);

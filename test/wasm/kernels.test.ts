@@ -170,10 +170,10 @@ describe('fast kernels on wasm', () => {
     assert.ok(relError(stock.dx, naiveMaxPoolGrad(negative, shape, stock.dyv, 2, 2, 'valid')) > 0.1);
   });
 
-  it('computes the filter gradient of few-channel convolutions as a matrix product, exactly', () => {
+  it('computes both gradients of few-channel convolutions as matrix products, exactly', () => {
     registerFastKernels('wasm');
     const rng = new Rng(36);
-    // kh*kw*ci <= co takes the matrix-product path; the others the convolution path
+    // kh*kw*ci <= co takes the matrix-product paths (dW = patchesᵀ·dy, dx = col2im(dy·Wᵀ)); the others convolutions
     const setups: Array<[ConvCase['x'], ConvCase['f'], [number, number], ConvCase['pad']]> = [
       [[3, 12, 11, 1], [3, 3, 1, 16], [1, 1], 'valid'],
       [[2, 12, 11, 1], [3, 3, 1, 9], [2, 2], 'same'],
