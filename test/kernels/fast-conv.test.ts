@@ -18,6 +18,7 @@ import {
 } from '../../src/kernels/loops.js';
 import { ready } from '../helpers/backend.js';
 import {
+  caseValues,
   label,
   naiveConv,
   naiveConvDf,
@@ -100,18 +101,7 @@ describe('fast kernels: loops against naive references', () => {
   it('conv2dBackpropInput and conv2dBackpropFilter match naive gradients', () => {
     const rng = new Rng(12);
     for (const c of randomCases(rng, 30, ['valid', 'same', 'explicit', 'number'])) {
-      const xv = randomValues(
-        rng,
-        c.x.reduce((a, b) => a * b, 1),
-      );
-      const fv = randomValues(
-        rng,
-        c.f.reduce((a, b) => a * b, 1),
-      );
-      const dyv = randomValues(
-        rng,
-        outShape(c).reduce((a, b) => a * b, 1),
-      );
+      const { xv, fv, dyv } = caseValues(rng, c);
       const g = geometryOf(c);
       assert.ok(relError(conv2dBackpropInput(dyv, fv, g), naiveConvDx(c, dyv, fv)) <= TOL, `dx ${label(c)}`);
       assert.ok(relError(conv2dBackpropFilter(xv, dyv, g), naiveConvDf(c, xv, dyv)) <= TOL, `df ${label(c)}`);
@@ -225,18 +215,7 @@ describe('registerFastKernels on cpu', () => {
     try {
       const rng = new Rng(22);
       for (const c of randomCases(rng, 8, ['number'])) {
-        const xv = randomValues(
-          rng,
-          c.x.reduce((a, b) => a * b, 1),
-        );
-        const fv = randomValues(
-          rng,
-          c.f.reduce((a, b) => a * b, 1),
-        );
-        const dyv = randomValues(
-          rng,
-          outShape(c).reduce((a, b) => a * b, 1),
-        );
+        const { xv, fv, dyv } = caseValues(rng, c);
         const got = convGrads(c, xv, fv, dyv);
         assert.deepEqual(got.yShape, outShape(c), label(c));
         assert.ok(relError(got.y, naiveConv(c, xv, fv)) <= TOL, `y ${label(c)}`);
@@ -256,18 +235,7 @@ describe('registerFastKernels on cpu', () => {
       const inputGrad = fastKernelFunc(tf.Conv2DBackpropInput, 'cpu', strategy);
       const idsBefore = backend.numDataIds();
       for (const c of randomCases(rng, 24, ['valid', 'same', 'explicit', 'number'])) {
-        const xv = randomValues(
-          rng,
-          c.x.reduce((a, b) => a * b, 1),
-        );
-        const fv = randomValues(
-          rng,
-          c.f.reduce((a, b) => a * b, 1),
-        );
-        const dyv = randomValues(
-          rng,
-          outShape(c).reduce((a, b) => a * b, 1),
-        );
+        const { xv, fv, dyv } = caseValues(rng, c);
         const x = tf.tensor4d(xv, c.x);
         const f = tf.tensor4d(fv, c.f);
         const dy = tf.tensor4d(dyv, outShape(c));

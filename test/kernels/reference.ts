@@ -100,6 +100,15 @@ export function randomValues(rng: Rng, n: number): Float32Array {
   return v;
 }
 
+/** Random input, filter and output-gradient values for a case (drawn in that order). */
+export function caseValues(rng: Rng, c: ConvCase): { xv: Float32Array; fv: Float32Array; dyv: Float32Array } {
+  const n = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+  const xv = randomValues(rng, n(c.x));
+  const fv = randomValues(rng, n(c.f));
+  const dyv = randomValues(rng, n(outShape(c)));
+  return { xv, fv, dyv };
+}
+
 /** The padding tfjs derives for `pad` (for 'same'/'valid'/explicit; numbers mean all sides). */
 export function padsOf(
   x: ConvCase['x'],

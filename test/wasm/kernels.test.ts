@@ -9,6 +9,7 @@ import { Rng } from '../../src/core/rng.js';
 import { FAST_KERNELS, registerFastKernels, unregisterFastKernels } from '../../src/kernels/index.js';
 import { backendName, ready } from '../helpers/backend.js';
 import {
+  caseValues,
   label,
   naiveConv,
   naiveConvDf,
@@ -126,9 +127,7 @@ describe('fast kernels on wasm', () => {
       ...randomCases(rng, 6, ['number']),
     ];
     for (const c of cases) {
-      const xv = randomValues(rng, size(c.x));
-      const fv = randomValues(rng, size(c.f));
-      const dyv = randomValues(rng, size(outShape(c)));
+      const { xv, fv, dyv } = caseValues(rng, c);
       const got = convGrads(c, xv, fv, dyv);
       assert.deepEqual(got.yShape, outShape(c), label(c));
       assert.ok(relError(got.y, naiveConv(c, xv, fv)) <= TOL, `y ${label(c)}`);
@@ -194,9 +193,7 @@ describe('fast kernels on wasm', () => {
     ];
     for (const [x, f, strides, pad] of setups) {
       const c: ConvCase = { x, f, strides, dilations: [1, 1], pad, pads: padsOf(x, f, strides, [1, 1], pad) };
-      const xv = randomValues(rng, size(c.x));
-      const fv = randomValues(rng, size(c.f));
-      const dyv = randomValues(rng, size(outShape(c)));
+      const { xv, fv, dyv } = caseValues(rng, c);
       const got = convGrads(c, xv, fv, dyv);
       assert.ok(relError(got.df, naiveConvDf(c, xv, dyv)) <= TOL, `df ${label(c)}`);
       assert.ok(relError(got.dx, naiveConvDx(c, dyv, fv)) <= TOL, `dx ${label(c)}`);
