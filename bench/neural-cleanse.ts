@@ -99,6 +99,16 @@ function progress(
   };
 }
 
+/** Largest |norm(a) − norm(b)| / norm(b) over the labels of two reports of the same scan. */
+function maxRelativeNormDifference(a: neuralCleanse.NeuralCleanseReport, b: neuralCleanse.NeuralCleanseReport): number {
+  let out = 0;
+  a.perClass.forEach((p, i) => {
+    const q = b.perClass[i]!;
+    out = Math.max(out, Math.abs(p.norm - q.norm) / Math.max(1e-9, q.norm));
+  });
+  return out;
+}
+
 /**
  * Runs `fn` with wasm's input-gradient kernel computing every layer as a
  * convolution (the kernel before the few-channel matrix-product path), then
@@ -145,18 +155,9 @@ async function speedAndRepair(b: {
   );
   const tc = (performance.now() - tc0) / 1000;
   log(`batched with the convolution input gradient ${tc.toFixed(1)} s`);
-  let maxRelConv = 0;
-  rc.perClass.forEach((p, i) => {
-    const q = rb.perClass[i]!;
-    maxRelConv = Math.max(maxRelConv, Math.abs(p.norm - q.norm) / Math.max(1e-9, q.norm));
-  });
-  let maxRel = 0;
-  let sameSteps = true;
-  rb.perClass.forEach((p, i) => {
-    const q = rs.perClass[i]!;
-    maxRel = Math.max(maxRel, Math.abs(p.norm - q.norm) / Math.max(1e-9, q.norm));
-    if (p.steps !== q.steps) sameSteps = false;
-  });
+  const maxRelConv = maxRelativeNormDifference(rc, rb);
+  const maxRel = maxRelativeNormDifference(rb, rs);
+  const sameSteps = rb.perClass.every((p, i) => p.steps === rs.perClass[i]!.steps);
   sections.push(
     '',
     `Batched (10 masks in one program) vs sequential (one label after the other), ${SHORT_STEPS} steps × 31 mini-batches of 32 (early stop cannot trigger this early), same seed and data order, same script run:`,
@@ -494,6 +495,11 @@ export async function benchNeuralCleanseSeeds(): Promise<NeuralCleanseBenchResul
 /** BadNets subjects of the unlearning-selection bench; seed 0 is the one the schedule list was drawn up on. */
 const SELECTION_SEEDS = [0, 1, 2, 3];
 
+/** A fraction as percentage points. */
+function pts(v: number): string {
+  return formatNumber(v * 100);
+}
+
 function scheduleName(s: Required<neuralCleanse.UnlearningSchedule>): string {
   const opt = s.optimizer === 'adam' ? 'Adam' : s.optimizer === 'momentum' ? 'SGD momentum' : 'SGD';
   const stamped = s.stampFraction === 0.2 ? '' : `${Math.round(s.stampFraction * 100)}% stamped, `;
@@ -555,7 +561,6 @@ export async function benchUnlearningSweep(): Promise<NeuralCleanseBenchResult> 
         `${formatNumber(c.validationAccuracy)} / ${formatNumber(c.validationAttackSuccess)}${mark}`,
       ]);
     });
-    const pts = (v: number) => formatNumber(v * 100);
     sumRows.push([
       `seed ${seed}${seed === 0 ? ' (list drawn up here)' : ''}`,
       `${pts(acc0)} / ${pts(asr0)}`,
@@ -577,8 +582,7 @@ export async function benchUnlearningSweep(): Promise<NeuralCleanseBenchResult> 
     disposeSplit(d);
     s.classifier.dispose();
   }
-  const k = pooled.n;
-  const pts = (v: number) => formatNumber((v / k) * 100);
+  const mean = (v: number) => pts(v / pooled.n);
   const markdown = [
     "Unlearning with the library's schedule selection, `neuralCleanse.repair(clf, defender, report, { schedules: 'auto' })`, against the defaults (the paper's schedule: Adam 1e-3, 1 epoch, 20% stamped). The selection holds out 20% of the defender's 1,000 digits (seeded draw), fine-tunes a copy per schedule on the other 800, keeps those whose validation accuracy is within 1 point of the unrepaired model's (`maxValidationDrop` 0.01), picks the lowest reversed-trigger success on the validation digits and re-runs it on all 1,000. Reversed trigger: label 0's, from the 10-label scan (NC seed 0). Four BadNets subjects (4×4 white square, all-to-one → 0, 10%); the schedule list was drawn up on seed 0 (the earlier sweep), so seeds 1–3 are the unbiased evidence.",
     '',
@@ -600,7 +604,7 @@ export async function benchUnlearningSweep(): Promise<NeuralCleanseBenchResult> 
       sumRows,
     ),
     '',
-    `Mean over seeds 1–3: defaults drop ${pts(pooled.dDef)} points, ASR ${pts(pooled.aDef)}%; \`'auto'\` drop ${pts(pooled.dAuto)} points, ASR ${pts(pooled.aAuto)}%. Bar: ASR ≤ 5% at a drop ≤ 2 points.`,
+    `Mean over seeds 1–3: defaults drop ${mean(pooled.dDef)} points, ASR ${mean(pooled.aDef)}%; \`'auto'\` drop ${mean(pooled.dAuto)} points, ASR ${mean(pooled.aAuto)}%. Bar: ASR ≤ 5% at a drop ≤ 2 points.`,
   ].join('\n');
   return { markdown };
 }
@@ -644,11 +648,7 @@ export async function benchNeuralCleanseRounding(): Promise<NeuralCleanseBenchRe
       onProgress: progress(`${name} matrix product`),
     });
     const t2 = performance.now();
-    let maxRel = 0;
-    before.perClass.forEach((p, i) => {
-      const q = after.perClass[i]!;
-      maxRel = Math.max(maxRel, Math.abs(p.norm - q.norm) / q.norm);
-    });
+    const maxRel = maxRelativeNormDifference(before, after);
     rows.push([
       name,
       flags(before, 'linear', 2),

@@ -210,15 +210,19 @@ export function shapesEqual(a: readonly number[], b: readonly number[]): boolean
   return a.length === b.length && a.every((v, i) => v === b[i]);
 }
 
-/** Resolves user options over frozen defaults, rejecting unknown keys. */
-export function resolveOptions<T extends object>(fn: string, defaults: T, options: unknown): T {
-  assertOptionsObject(fn, options);
+/**
+ * Resolves user options over frozen defaults, rejecting unknown keys; `arg`
+ * names the options object in errors (e.g. `options.schedules[0]` for a
+ * nested one).
+ */
+export function resolveOptions<T extends object>(fn: string, defaults: T, options: unknown, arg = 'options'): T {
+  assertOptionsObject(fn, options, arg);
   if (options === undefined) return { ...defaults };
   const given = options as Record<string, unknown>;
   for (const key of Object.keys(given)) {
     if (!(key in defaults)) {
       throw new InvalidArgumentError(
-        { fn, arg: `options.${key}`, value: given[key] },
+        { fn, arg: `${arg}.${key}`, value: given[key] },
         `is not a known option (known: ${Object.keys(defaults).join(', ')})`,
       );
     }

@@ -1035,7 +1035,8 @@ export interface NeuralCleanseRepairOptions {
    * Unlearning: fine-tuning schedules to choose from on the defender's own
    * data (beyond the paper). `undefined` runs the single schedule given by
    * `optimizer`, `learningRate`, `epochs` and `stampFraction`. With a list
-   * (fields left out are taken from those options) or `'auto'` (the
+   * of two or more (fields left out are taken from those options; a list of
+   * one just runs that schedule) or `'auto'` (the
    * {@link UNLEARNING_SCHEDULES} preset), `validationFraction` of the clean
    * data is held out; each schedule fine-tunes a copy on the rest; a schedule
    * is eligible if its validation accuracy is at most `maxValidationDrop`
@@ -1274,12 +1275,12 @@ function filterScores(unitActs: Float32Array, units: number, neurons: readonly n
 
 /** The unlearning schedules of a repair: the `schedules` option resolved, or the one given by the top-level options. */
 function resolveSchedules(fn: string, o: ResolvedRepair): Required<UnlearningSchedule>[] {
-  const top: Required<UnlearningSchedule> = {
+  const top = checkSchedule(fn, 'options', {
     optimizer: o.optimizer,
     learningRate: o.learningRate,
     epochs: o.epochs,
     stampFraction: o.stampFraction,
-  };
+  });
   if (o.schedules === undefined) return [top];
   if (o.schedules === 'auto') return UNLEARNING_SCHEDULES.map((s) => ({ ...s }));
   if (!Array.isArray(o.schedules) || o.schedules.length === 0) {
@@ -1293,22 +1294,17 @@ function resolveSchedules(fn: string, o: ResolvedRepair): Required<UnlearningSch
     if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) {
       throw new InvalidArgumentError({ fn, arg, value: entry }, 'must be an object');
     }
-    const given = entry as Record<string, unknown>;
-    for (const key of Object.keys(given)) {
-      if (!(key in top)) {
-        throw new InvalidArgumentError(
-          { fn, arg: `${arg}.${key}`, value: given[key] },
-          `is not a known schedule field (known: ${Object.keys(top).join(', ')})`,
-        );
-      }
-    }
-    const s = { ...top, ...(entry as UnlearningSchedule) };
-    assertOneOf(fn, `${arg}.optimizer`, s.optimizer, ['adam', 'sgd', 'momentum'] as const);
-    assertInRange(fn, `${arg}.learningRate`, s.learningRate, 0, Infinity, { minOpen: true, maxOpen: true });
-    assertPositiveInteger(fn, `${arg}.epochs`, s.epochs);
-    assertFraction(fn, `${arg}.stampFraction`, s.stampFraction);
-    return s;
+    return checkSchedule(fn, arg, resolveOptions(fn, top, entry, arg));
   });
+}
+
+/** Validates one schedule (the top-level options, `prefix` 'options', or an entry of `schedules`). */
+function checkSchedule(fn: string, prefix: string, s: Required<UnlearningSchedule>): Required<UnlearningSchedule> {
+  assertOneOf(fn, `${prefix}.optimizer`, s.optimizer, ['adam', 'sgd', 'momentum'] as const);
+  assertInRange(fn, `${prefix}.learningRate`, s.learningRate, 0, Infinity, { minOpen: true, maxOpen: true });
+  assertPositiveInteger(fn, `${prefix}.epochs`, s.epochs);
+  assertFraction(fn, `${prefix}.stampFraction`, s.stampFraction);
+  return s;
 }
 
 /**
@@ -1476,12 +1472,8 @@ export async function repair<C extends Classifier>(
   assertClassifier(fn, 'classifier', classifier);
   const o = resolveOptions(fn, NEURAL_CLEANSE_REPAIR_DEFAULTS, options);
   assertOneOf(fn, 'options.method', o.method, ['unlearning', 'pruning'] as const);
-  assertFraction(fn, 'options.stampFraction', o.stampFraction);
-  assertPositiveInteger(fn, 'options.epochs', o.epochs);
-  assertPositiveInteger(fn, 'options.batchSize', o.batchSize);
-  assertOneOf(fn, 'options.optimizer', o.optimizer, ['adam', 'sgd', 'momentum'] as const);
-  assertInRange(fn, 'options.learningRate', o.learningRate, 0, Infinity, { minOpen: true, maxOpen: true });
   const schedules = resolveSchedules(fn, o);
+  assertPositiveInteger(fn, 'options.batchSize', o.batchSize);
   assertInRange(fn, 'options.validationFraction', o.validationFraction, 0, 1, { minOpen: true, maxOpen: true });
   assertFraction(fn, 'options.maxValidationDrop', o.maxValidationDrop);
   assertFraction(fn, 'options.stopAttackSuccess', o.stopAttackSuccess);
