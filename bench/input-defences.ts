@@ -29,6 +29,7 @@ import {
 import * as detriggerAutoencoder from '../src/defences/detrigger-autoencoder.js';
 import * as featureSqueezing from '../src/defences/feature-squeezing.js';
 import * as strip from '../src/defences/strip.js';
+import * as stats from '../src/stats/index.js';
 import { markdownTable, writeSection } from './results-file.js';
 import { subject, useBackend, type Subject } from './subjects.js';
 
@@ -106,7 +107,7 @@ function thresholdRows(
   extra: (flags: Uint8Array) => Array<string | number> = () => [],
 ): Rows {
   return (['normal', 'quantile'] as const).map((method) => {
-    const threshold = strip.thresholdAtFrr(cal.cleanEntropy, 0.01, { method, polarity: 'low' });
+    const threshold = stats.thresholdAtFrr(cal.cleanEntropy, 0.01, { method, polarity: 'low' });
     const flags = flagsAt(full.scores, threshold, 'low');
     const r = rates(flags, truth);
     return [...lead, method, threshold.toFixed(4), pct(r.frr), pct(r.far), ...extra(flags)];
@@ -126,7 +127,7 @@ async function stripVariant(
   const curve: Array<Array<string | number>> = [];
   if (withCurve) {
     for (const target of [0.005, 0.01, 0.02, 0.05, 0.1]) {
-      const threshold = strip.thresholdAtFrr(cal.cleanEntropy, target, { method: 'quantile', polarity: 'low' });
+      const threshold = stats.thresholdAtFrr(cal.cleanEntropy, target, { method: 'quantile', polarity: 'low' });
       const r = rates(flagsAt(full.scores, threshold, 'low'), ev.truth);
       curve.push([superimpose, pct(target), pct(r.frr), pct(r.far)]);
     }
@@ -134,7 +135,7 @@ async function stripVariant(
   const adaptive: string[] = [];
   for (const method of ['normal', 'quantile'] as const) {
     // full-N decisions at this threshold (the same seed draws the same overlays)
-    const threshold = strip.thresholdAtFrr(cal.cleanEntropy, cal.frr, { method, polarity: 'low' });
+    const threshold = stats.thresholdAtFrr(cal.cleanEntropy, cal.frr, { method, polarity: 'low' });
     const base = method === 'normal' ? full.suspicious : flagsAt(full.scores, threshold, 'low');
     const ad = await strip.detect(s.classifier, ev.x, {
       calibration: cal,
@@ -292,7 +293,7 @@ function frrFarCurve(
   lead: Array<string | number>,
 ): Array<Array<string | number>> {
   return [0.005, 0.01, 0.02, 0.05].map((target) => {
-    const threshold = strip.thresholdAtFrr(cal.cleanEntropy, target, { method: 'quantile', polarity: 'low' });
+    const threshold = stats.thresholdAtFrr(cal.cleanEntropy, target, { method: 'quantile', polarity: 'low' });
     const r = rates(flagsAt(full.scores, threshold, 'low'), truth);
     return [...lead, pct(target), pct(r.frr), pct(r.far)];
   });
@@ -308,7 +309,7 @@ async function adaptiveCells(
 ): Promise<Array<string | number>> {
   const base = flagsAt(
     full.scores,
-    strip.thresholdAtFrr(cal.cleanEntropy, cal.frr, { method: 'quantile', polarity: 'low' }),
+    stats.thresholdAtFrr(cal.cleanEntropy, cal.frr, { method: 'quantile', polarity: 'low' }),
     'low',
   );
   const b = rates(base, ev.truth);

@@ -42,6 +42,7 @@ export {
 export type {
   BackdoorKitErrorCode,
   ErrorContext,
+  CleanImages,
   LabeledData,
   ProgressEvent,
   ProgressCallback,

@@ -26,15 +26,15 @@ import { makeRng, type Rng } from '../core/rng.js';
 import type { LongRunningOptions } from '../core/types.js';
 import {
   assertFiniteNumber,
-  assertImages,
   assertInRange,
   assertInteger,
   assertOneOf,
   assertOptionalFunction,
   assertOptionalSignal,
   assertPositiveInteger,
-  resolveOptions,
-} from '../core/validate.js';
+} from '../core/checks.js';
+import { resolveOptions } from '../core/options.js';
+import { assertImages } from '../core/validate.js';
 import { ChannelMean, registerTrojanNetLayers, Scale, TrojanNetSelect } from './trojannet-layers.js';
 
 export { registerTrojanNetLayers } from './trojannet-layers.js';

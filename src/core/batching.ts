@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 
 import type { Classifier } from './classifier.js';
 import type { LabeledData } from './types.js';
-import { assertPositiveInteger } from './validate.js';
+import { assertPositiveInteger } from './checks.js';
 
 /** Default samples per forward pass. */
 export const DEFAULT_BATCH_SIZE = 256;

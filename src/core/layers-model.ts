@@ -26,15 +26,14 @@ import type { LabeledData } from './types.js';
 import { registerCustomLayers, UnitMask } from './unit-mask-layer.js';
 import {
   assertInRange,
-  assertLabeledData,
   assertOneOf,
   assertOptionalFunction,
   assertOptionalSignal,
   assertOptionsObject,
   assertPositiveInteger,
-  assertBatch,
-  resolveOptions,
-} from './validate.js';
+} from './checks.js';
+import { resolveOptions } from './options.js';
+import { assertLabeledData, assertBatch } from './validate.js';
 
 /** What the wrapped model outputs. */
 export type ModelOutput = 'probabilities' | 'logits';

@@ -140,20 +140,41 @@ export class Rng {
     return this.shuffleInPlace(p);
   }
 
-  /** `k` distinct indices from 0..n-1, in random order (partial Fisher–Yates). */
+  /**
+   * `k` distinct indices from 0..n-1, in random order (partial Fisher–Yates
+   * on a sparse map: O(k) time and memory, whatever `n`).
+   */
   sample(n: number, k: number): Int32Array {
+    const out = new Int32Array(Number.isInteger(k) && k > 0 ? k : 0);
+    this.sampleInto(n, k, out);
+    return out;
+  }
+
+  /**
+   * Writes `k` distinct indices from 0..n-1 into `out[offset .. offset+k)`,
+   * drawing exactly as {@link Rng.sample} does.
+   */
+  sampleInto(n: number, k: number, out: Int32Array, offset = 0): void {
+    if (!Number.isInteger(n) || n < 0) {
+      throw new InvalidArgumentError({ fn: 'Rng.sample', arg: 'n', value: n }, 'must be a non-negative integer');
+    }
     if (!Number.isInteger(k) || k < 0 || k > n) {
       throw new InvalidArgumentError({ fn: 'Rng.sample', arg: 'k', value: k }, `must be an integer in [0, ${n}]`);
     }
-    const p = new Int32Array(n);
-    for (let i = 0; i < n; i++) p[i] = i;
+    if (!Number.isInteger(offset) || offset < 0 || offset + k > out.length) {
+      throw new InvalidArgumentError(
+        { fn: 'Rng.sampleInto', arg: 'offset', value: offset },
+        `must leave room for ${k} values in an array of length ${out.length}`,
+      );
+    }
+    const swapped = new Map<number, number>();
     for (let i = 0; i < k; i++) {
       const j = i + this.int(n - i);
-      const tmp = p[i]!;
-      p[i] = p[j]!;
-      p[j] = tmp;
+      const vj = swapped.get(j) ?? j;
+      const vi = swapped.get(i) ?? i;
+      swapped.set(j, vi);
+      out[offset + i] = vj;
     }
-    return p.slice(0, k);
   }
 
   /** A seed for a tf initialiser or another generator, in [0, 2^31). */

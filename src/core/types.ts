@@ -39,3 +39,6 @@ export interface LongRunningOptions {
   /** Stops the work with an {@link AbortError} when aborted. @default undefined */
   readonly signal?: AbortSignal;
 }
+
+/** Clean images for calibration: an image tensor, or a {@link LabeledData} whose labels are ignored. */
+export type CleanImages = tf.Tensor | LabeledData;

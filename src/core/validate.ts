@@ -1,103 +1,15 @@
 /**
- * Argument validation, run before any work starts. Each helper throws a
- * {@link BackdoorKitError} subclass naming the function, the argument and the
- * value.
+ * Tensor and data checks, run before any work starts (the checks on plain
+ * values are in `checks.ts`). Each helper throws a {@link BackdoorKitError}
+ * subclass naming the function, the argument and the value.
  *
  * @packageDocumentation
  */
 import * as tf from '@tensorflow/tfjs-core';
 
+import { shapesEqual } from './checks.js';
 import { EmptyDataError, InvalidArgumentError, LabelError, NonFiniteError, ShapeError } from './errors.js';
 import type { LabeledData } from './types.js';
-
-/** Asserts that `value` is a finite number. */
-export function assertFiniteNumber(fn: string, arg: string, value: unknown): asserts value is number {
-  if (typeof value !== 'number' || !Number.isFinite(value)) {
-    throw new InvalidArgumentError({ fn, arg, value }, 'must be a finite number');
-  }
-}
-
-/** Asserts that `value` is an integer in `[min, max]`. */
-export function assertInteger(
-  fn: string,
-  arg: string,
-  value: unknown,
-  min = -Infinity,
-  max = Infinity,
-): asserts value is number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    const range =
-      min === -Infinity && max === Infinity
-        ? 'an integer'
-        : max === Infinity
-          ? `an integer >= ${min}`
-          : `an integer in [${min}, ${max}]`;
-    throw new InvalidArgumentError({ fn, arg, value }, `must be ${range}`);
-  }
-}
-
-/** Asserts that `value` is a finite number in `[min, max]` (or open bounds if asked). */
-export function assertInRange(
-  fn: string,
-  arg: string,
-  value: unknown,
-  min: number,
-  max: number,
-  { minOpen = false, maxOpen = false }: { minOpen?: boolean; maxOpen?: boolean } = {},
-): asserts value is number {
-  const ok =
-    typeof value === 'number' &&
-    Number.isFinite(value) &&
-    (minOpen ? value > min : value >= min) &&
-    (maxOpen ? value < max : value <= max);
-  if (!ok) {
-    const interval = `${minOpen ? '(' : '['}${min}, ${max}${maxOpen ? ')' : ']'}`;
-    throw new InvalidArgumentError({ fn, arg, value }, `must be a number in ${interval}`);
-  }
-}
-
-/** Asserts that `value` is a fraction in [0, 1]. */
-export function assertFraction(fn: string, arg: string, value: unknown): asserts value is number {
-  assertInRange(fn, arg, value, 0, 1);
-}
-
-/** Asserts that `value` is a positive integer. */
-export function assertPositiveInteger(fn: string, arg: string, value: unknown): asserts value is number {
-  assertInteger(fn, arg, value, 1);
-}
-
-/** Asserts that `value` is one of `choices`. */
-export function assertOneOf<T extends string>(
-  fn: string,
-  arg: string,
-  value: unknown,
-  choices: readonly T[],
-): asserts value is T {
-  if (typeof value !== 'string' || !(choices as readonly string[]).includes(value)) {
-    throw new InvalidArgumentError({ fn, arg, value }, `must be one of ${choices.map((c) => `'${c}'`).join(', ')}`);
-  }
-}
-
-/** Asserts that `value` is an `AbortSignal` or undefined. */
-export function assertOptionalSignal(fn: string, value: unknown): void {
-  if (value !== undefined && !(value instanceof AbortSignal)) {
-    throw new InvalidArgumentError({ fn, arg: 'options.signal', value }, 'must be an AbortSignal');
-  }
-}
-
-/** Asserts that `value` is a function or undefined. */
-export function assertOptionalFunction(fn: string, arg: string, value: unknown): void {
-  if (value !== undefined && typeof value !== 'function') {
-    throw new InvalidArgumentError({ fn, arg, value }, 'must be a function');
-  }
-}
-
-/** Asserts that `value` is a plain options object or undefined. */
-export function assertOptionsObject(fn: string, value: unknown, arg = 'options'): void {
-  if (value !== undefined && (value === null || typeof value !== 'object' || Array.isArray(value))) {
-    throw new InvalidArgumentError({ fn, arg, value }, 'must be an object or undefined');
-  }
-}
 
 /** True when `value` looks like a tfjs tensor (works across tfjs copies). */
 export function isTensor(value: unknown): value is tf.Tensor {
@@ -205,33 +117,6 @@ export function assertLabeledData(
   assertLabels(fn, `${arg}.y`, d.y, (d.x as tf.Tensor).shape[0], expect.numClasses);
 }
 
-/** Element-wise equality of two shapes. */
-export function shapesEqual(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((v, i) => v === b[i]);
-}
-
-/**
- * Resolves user options over frozen defaults, rejecting unknown keys; `arg`
- * names the options object in errors (e.g. `options.schedules[0]` for a
- * nested one).
- */
-export function resolveOptions<T extends object>(fn: string, defaults: T, options: unknown, arg = 'options'): T {
-  assertOptionsObject(fn, options, arg);
-  if (options === undefined) return { ...defaults };
-  const given = options as Record<string, unknown>;
-  for (const key of Object.keys(given)) {
-    if (!(key in defaults)) {
-      throw new InvalidArgumentError(
-        { fn, arg: `${arg}.${key}`, value: given[key] },
-        `is not a known option (known: ${Object.keys(defaults).join(', ')})`,
-      );
-    }
-  }
-  const merged: Record<string, unknown> = { ...(defaults as Record<string, unknown>) };
-  for (const [k, v] of Object.entries(given)) if (v !== undefined) merged[k] = v;
-  return merged as T;
-}
-
 /**
  * Public validator for a {@link LabeledData}: throws a {@link BackdoorKitError}
  * naming the problem (wrong rank, empty, NaN, labels out of range or not one
@@ -253,4 +138,21 @@ export function validateLabeledData(
 ): LabeledData {
   assertLabeledData('validateLabeledData', 'data', data, expect);
   return data;
+}
+
+/**
+ * Validates clean calibration images (a tensor or a {@link LabeledData}) and
+ * returns the image tensor (not a copy).
+ */
+export function cleanImagesTensor(fn: string, arg: string, value: unknown, inputShape: readonly number[]): tf.Tensor {
+  if (isTensor(value)) {
+    assertBatch(fn, arg, value, inputShape);
+    return value;
+  }
+  if (value !== null && typeof value === 'object' && 'x' in value) {
+    const x = (value as { x: unknown }).x;
+    assertBatch(fn, `${arg}.x`, x, inputShape);
+    return x;
+  }
+  throw new InvalidArgumentError({ fn, arg, value }, 'must be an image tensor or a LabeledData { x, y }');
 }

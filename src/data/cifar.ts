@@ -13,7 +13,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { EmptyDataError, FormatError, InvalidArgumentError } from '../core/errors.js';
 import type { ErrorContext } from '../core/errors.js';
 import type { LabeledData } from '../core/types.js';
-import { assertInteger, resolveOptions } from '../core/validate.js';
+import { assertInteger } from '../core/checks.js';
+import { resolveOptions } from '../core/options.js';
 import { assertPath, readFileOrThrow } from '../io/files.js';
 
 /** Side of a CIFAR-10 image in pixels. */

@@ -14,7 +14,8 @@ import * as tf from '@tensorflow/tfjs-core';
 
 import { EmptyDataError, FormatError, InvalidArgumentError } from '../core/errors.js';
 import type { LabeledData } from '../core/types.js';
-import { assertInRange, assertInteger, resolveOptions } from '../core/validate.js';
+import { assertInRange, assertInteger } from '../core/checks.js';
+import { resolveOptions } from '../core/options.js';
 import { assertPath, oneLine, readFileOrThrow } from '../io/files.js';
 import { nodeBuiltin } from '../io/node-builtins.js';
 

@@ -10,7 +10,9 @@ import { EmptyDataError, InvalidArgumentError, LabelError, ShapeError } from '..
 import { Rng } from '../core/rng.js';
 import { gatherData } from '../core/batching.js';
 import type { LabeledData } from '../core/types.js';
-import { assertFiniteNumber, assertInRange, assertLabeledData, resolveOptions, shapesEqual } from '../core/validate.js';
+import { assertFiniteNumber, assertInRange, shapesEqual } from '../core/checks.js';
+import { resolveOptions } from '../core/options.js';
+import { assertLabeledData } from '../core/validate.js';
 
 /** Options of {@link stratifiedSplit} and {@link stratifiedSplitIndices}. */
 export interface SplitOptions {

@@ -45,13 +45,13 @@ import {
   assertFiniteNumber,
   assertInRange,
   assertInteger,
-  assertLabeledData,
   assertOneOf,
   assertOptionalFunction,
   assertOptionalSignal,
   assertPositiveInteger,
-  resolveOptions,
-} from '../core/validate.js';
+} from '../core/checks.js';
+import { resolveOptions } from '../core/options.js';
+import { assertLabeledData } from '../core/validate.js';
 import { fastIcaOn } from '../stats/fast-ica.js';
 import { kmeansOn } from '../stats/kmeans.js';
 import { centred, columnMeans, selectRows, type RowMatrix } from '../stats/matrix.js';

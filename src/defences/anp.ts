@@ -44,13 +44,13 @@ import {
   assertFraction,
   assertInRange,
   assertInteger,
-  assertLabeledData,
   assertOneOf,
   assertOptionalFunction,
   assertOptionalSignal,
   assertPositiveInteger,
-  resolveOptions,
-} from '../core/validate.js';
+} from '../core/checks.js';
+import { resolveOptions } from '../core/options.js';
+import { assertLabeledData } from '../core/validate.js';
 import { predictLabelsUnchecked } from '../metrics/predict.js';
 
 /** tfjs-layers classes ANP can run (re-implement) in its forward pass. */

@@ -23,9 +23,8 @@ import { assertClassifier, type Classifier } from '../core/classifier.js';
 import { InvalidArgumentError, ShapeError } from '../core/errors.js';
 import { report, throwIfAborted, yieldToEventLoop } from '../core/progress.js';
 import { makeRng, type Rng } from '../core/rng.js';
-import type { LongRunningOptions, ProgressCallback } from '../core/types.js';
+import type { CleanImages, LongRunningOptions, ProgressCallback } from '../core/types.js';
 import {
-  assertBatch,
   assertFiniteNumber,
   assertInRange,
   assertInteger,
@@ -33,15 +32,15 @@ import {
   assertOptionalFunction,
   assertOptionalSignal,
   assertPositiveInteger,
-  assertTensor,
-  resolveOptions,
   shapesEqual,
-} from '../core/validate.js';
+} from '../core/checks.js';
+import { resolveOptions } from '../core/options.js';
+import { checkProbabilities } from '../core/predictions.js';
+import { assertBatch, assertTensor, cleanImagesTensor } from '../core/validate.js';
 import { convAutoencoder, denseAutoencoder } from '../models/autoencoders.js';
 import { square } from '../triggers/constructors.js';
 import { CORNERS, planPlacement } from '../triggers/stamp.js';
 import { assertTrigger, type Trigger } from '../triggers/trigger.js';
-import { checkProbabilities, cleanImagesTensor, sampleDistinct, type CleanImages } from './strip.js';
 
 /** Autoencoder architecture. */
 export type DetriggerArchitecture = 'dense' | 'conv';
@@ -175,7 +174,7 @@ function stampedCopy(clean: Float32Array, shape: readonly number[], o: ResolvedT
   const out = Float32Array.from(clean);
   const count = Math.round(o.triggeredFraction * n);
   const chosen = new Int32Array(count);
-  sampleDistinct(rng, n, count, chosen);
+  rng.sampleInto(n, count, chosen);
   const m = o.margin;
   for (const i of chosen) {
     const t = o.triggers[rng.int(o.triggers.length)]!;

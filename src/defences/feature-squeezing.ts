@@ -19,27 +19,21 @@ import { mapBatches } from '../core/batching.js';
 import { assertClassifier, type Classifier } from '../core/classifier.js';
 import { InvalidArgumentError, ShapeError } from '../core/errors.js';
 import { report, throwIfAborted, yieldToEventLoop } from '../core/progress.js';
-import type { LongRunningOptions, ProgressCallback } from '../core/types.js';
+import type { CleanImages, LongRunningOptions, ProgressCallback } from '../core/types.js';
 import {
-  assertBatch,
   assertInRange,
   assertInteger,
   assertOneOf,
   assertOptionalFunction,
   assertOptionalSignal,
   assertPositiveInteger,
-  assertTensor,
-  resolveOptions,
   shapesEqual,
-} from '../core/validate.js';
-import {
-  assertFrr,
-  checkProbabilities,
-  cleanImagesTensor,
-  thresholdUnchecked,
-  type CleanImages,
-  type ThresholdMethod,
-} from './strip.js';
+} from '../core/checks.js';
+import { resolveOptions } from '../core/options.js';
+import { assertBatch, assertTensor } from '../core/validate.js';
+import { checkProbabilities } from '../core/predictions.js';
+import { cleanImagesTensor } from '../core/validate.js';
+import { assertFrr, thresholdUnchecked, type ThresholdMethod } from '../stats/thresholds.js';
 
 /**
  * A squeezer (plain data):

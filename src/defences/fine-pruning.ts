@@ -30,15 +30,15 @@ import type { LabeledData, LongRunningOptions, ProgressCallback } from '../core/
 import {
   assertFraction,
   assertInteger,
-  assertLabeledData,
   assertOneOf,
   assertOptionalFunction,
   assertOptionalSignal,
   assertPositiveInteger,
   assertFiniteNumber,
   assertInRange,
-  resolveOptions,
-} from '../core/validate.js';
+} from '../core/checks.js';
+import { resolveOptions } from '../core/options.js';
+import { assertLabeledData } from '../core/validate.js';
 import { predictLabelsUnchecked } from '../metrics/predict.js';
 
 /** Which defence {@link repair} runs. */

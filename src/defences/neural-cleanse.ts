@@ -49,18 +49,17 @@ import { makeRng, type Rng } from '../core/rng.js';
 import type { LabeledData, ProgressCallback, ProgressEvent } from '../core/types.js';
 import { mad as rawMad, median } from '../stats/robust.js';
 import {
-  assertBatch,
   assertFiniteNumber,
   assertFraction,
   assertInRange,
   assertInteger,
-  assertLabeledData,
   assertOneOf,
   assertOptionalFunction,
   assertOptionalSignal,
   assertPositiveInteger,
-  resolveOptions,
-} from '../core/validate.js';
+} from '../core/checks.js';
+import { resolveOptions } from '../core/options.js';
+import { assertBatch, assertLabeledData } from '../core/validate.js';
 
 // ---------------------------------------------------------------------------
 // Robust statistics (median / MAD) and the anomaly index

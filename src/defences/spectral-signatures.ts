@@ -33,13 +33,13 @@ import type { LabeledData, LongRunningOptions, ProgressCallback } from '../core/
 import {
   assertFiniteNumber,
   assertInRange,
-  assertLabeledData,
   assertOneOf,
   assertOptionalFunction,
   assertOptionalSignal,
   assertPositiveInteger,
-  resolveOptions,
-} from '../core/validate.js';
+} from '../core/checks.js';
+import { resolveOptions } from '../core/options.js';
+import { assertLabeledData } from '../core/validate.js';
 import { centred, columnMeans, selectRows, type RowMatrix } from '../stats/matrix.js';
 import { principalAxes } from '../stats/pca.js';
 import {

@@ -8,334 +8,32 @@
  * data at a chosen false-rejection rate are flagged.
  *
  * Needs only `classifier.predict`, so it works on any {@link Classifier}.
- * Also exports the small statistics it is built from ({@link entropyBits},
- * {@link thresholdAtFrr}, {@link normalQuantile}, {@link quantile},
- * {@link normalFit}), which the other input-level defences reuse.
+ * The statistics it is built from (entropy, the normal fit and quantile, the
+ * threshold at a false-rejection rate) are in the `stats` namespace.
  *
  * @packageDocumentation
  */
 import * as tf from '@tensorflow/tfjs-core';
 
 import { assertClassifier, type Classifier } from '../core/classifier.js';
-import { EmptyDataError, InvalidArgumentError, NonFiniteError, ShapeError } from '../core/errors.js';
+import { InvalidArgumentError, ShapeError } from '../core/errors.js';
 import { report, throwIfAborted, yieldToEventLoop } from '../core/progress.js';
-import { makeRng, type Rng } from '../core/rng.js';
-import type { LabeledData, LongRunningOptions, ProgressCallback } from '../core/types.js';
+import { makeRng } from '../core/rng.js';
+import type { CleanImages, LongRunningOptions, ProgressCallback } from '../core/types.js';
 import {
-  assertBatch,
   assertFiniteNumber,
   assertInRange,
+  assertNumberArray,
   assertOneOf,
   assertOptionalFunction,
   assertOptionalSignal,
   assertPositiveInteger,
-  isTensor,
-  resolveOptions,
   shapesEqual,
-} from '../core/validate.js';
-
-// ---------------------------------------------------------------------------
-// Shared statistics
-// ---------------------------------------------------------------------------
-
-/** How a threshold is estimated from clean scores. */
-export type ThresholdMethod = 'normal' | 'quantile';
-
-/**
- * Which side of the threshold is suspicious: `'low'` (STRIP: low entropy is
- * flagged, `score < threshold`) or `'high'` (feature squeezing: a large
- * distance is flagged, `score > threshold`).
- */
-export type Polarity = 'low' | 'high';
-
-/** Clean images for calibration: an image tensor, or a {@link LabeledData} whose labels are ignored. */
-export type CleanImages = tf.Tensor | LabeledData;
-
-function assertNumberArray(fn: string, arg: string, value: unknown, minLength = 1): asserts value is ArrayLike<number> {
-  const ok = Array.isArray(value) || (ArrayBuffer.isView(value) && !(value instanceof DataView));
-  if (!ok) throw new InvalidArgumentError({ fn, arg, value }, 'must be an array or typed array of numbers');
-  const arr = value as ArrayLike<unknown>;
-  if (arr.length < minLength) {
-    throw new EmptyDataError(
-      { fn, arg, value },
-      minLength === 1 ? 'must not be empty' : `must hold at least ${minLength} values`,
-    );
-  }
-  for (let i = 0; i < arr.length; i++) {
-    const v = arr[i];
-    if (typeof v !== 'number' || !Number.isFinite(v)) {
-      throw new NonFiniteError({ fn, arg: `${arg}[${i}]`, value: v }, 'must be a finite number');
-    }
-  }
-}
-
-/**
- * Shannon entropy in bits of each row of a row-major probability table,
- * `H = −Σ_c p_c log2 p_c`, with `0 · log 0 = 0`. Rows are used as given (not
- * renormalised).
- *
- * @param probabilities - `rows × numClasses` values, each in [0, 1].
- * @param numClasses - Row width (>= 1).
- * @returns One entropy per row (float64).
- * @throws {@link InvalidArgumentError} for a bad `numClasses` or a value
- *   outside [0, 1]; {@link ShapeError} when the length is not a multiple of
- *   `numClasses`; {@link NonFiniteError} for NaN.
- * @example
- * ```ts
- * strip.entropyBits([0.5, 0.5, 1, 0, 0.25, 0.75], 2);   // Float64Array [1, 0, 0.811...]
- * ```
- */
-export function entropyBits(probabilities: ArrayLike<number>, numClasses: number): Float64Array {
-  const fn = 'strip.entropyBits';
-  assertPositiveInteger(fn, 'numClasses', numClasses);
-  assertNumberArray(fn, 'probabilities', probabilities, 0);
-  if (probabilities.length % numClasses !== 0) {
-    throw new ShapeError(
-      { fn, arg: 'probabilities', value: probabilities.length },
-      `must hold a multiple of numClasses (${numClasses}) values`,
-    );
-  }
-  const rows = probabilities.length / numClasses;
-  const out = new Float64Array(rows);
-  for (let r = 0; r < rows; r++) {
-    let h = 0;
-    for (let c = 0; c < numClasses; c++) {
-      const p = probabilities[r * numClasses + c]!;
-      if (p < 0 || p > 1) {
-        throw new InvalidArgumentError(
-          { fn, arg: `probabilities[${r * numClasses + c}]`, value: p },
-          'must be a probability in [0, 1]',
-        );
-      }
-      if (p > 0) h -= p * Math.log2(p);
-    }
-    out[r] = h;
-  }
-  return out;
-}
-
-/**
- * Maximum-likelihood normal fit (as `scipy.stats.norm.fit`): the mean and the
- * population standard deviation (divisor n).
- *
- * @param values - Finite numbers, at least one.
- * @returns `{ mean, std }`.
- * @throws {@link EmptyDataError} / {@link NonFiniteError} for bad values.
- * @example
- * ```ts
- * strip.normalFit([1, 2, 3, 4]);   // { mean: 2.5, std: 1.118... }
- * ```
- */
-export function normalFit(values: ArrayLike<number>): { mean: number; std: number } {
-  assertNumberArray('strip.normalFit', 'values', values);
-  return fitUnchecked(values);
-}
-
-function fitUnchecked(values: ArrayLike<number>): { mean: number; std: number } {
-  const n = values.length;
-  let s = 0;
-  for (let i = 0; i < n; i++) s += values[i]!;
-  const mean = s / n;
-  let ss = 0;
-  for (let i = 0; i < n; i++) ss += (values[i]! - mean) ** 2;
-  return { mean, std: Math.sqrt(ss / n) };
-}
-
-function poly(coeffs: readonly number[], x: number): number {
-  let v = 0;
-  for (const c of coeffs) v = v * x + c;
-  return v;
-}
-
-// Wichura, Algorithm AS 241 (Applied Statistics 37, 1988), PPND16: ~1e-16 relative accuracy.
-const AS241_A = [
-  2509.0809287301227, 33430.57558358813, 67265.7709270087, 45921.95393154987, 13731.69376550946, 1971.5909503065513,
-  133.14166789178438, 3.3871328727963665,
-];
-const AS241_B = [
-  5226.495278852546, 28729.085735721943, 39307.89580009271, 21213.794301586597, 5394.196021424751, 687.1870074920579,
-  42.31333070160091, 1,
-];
-const AS241_C = [
-  0.0007745450142783414, 0.022723844989269184, 0.2417807251774506, 1.2704582524523684, 3.6478483247632045,
-  5.769497221460691, 4.630337846156546, 1.4234371107496835,
-];
-const AS241_D = [
-  1.0507500716444169e-9, 0.0005475938084995345, 0.015198666563616457, 0.14810397642748008, 0.6897673349851,
-  1.6763848301838038, 2.053191626637759, 1,
-];
-const AS241_E = [
-  2.0103343992922881e-7, 0.000027115555687434876, 0.0012426609473880784, 0.026532189526576124, 0.29656057182850487,
-  1.7848265399172913, 5.463784911164114, 6.657904643501103,
-];
-const AS241_F = [
-  2.0442631033899397e-15, 1.421511758316446e-7, 0.000018463183175100548, 0.0007868691311456133, 0.014875361290850615,
-  0.1369298809227358, 0.599832206555888, 1,
-];
-
-/**
- * Quantile function (inverse CDF) of the standard normal distribution,
- * `Φ⁻¹(p)`, by Wichura's algorithm AS 241 (double precision; agrees with
- * `scipy.stats.norm.ppf` to ~1e-15).
- *
- * @param p - A probability in (0, 1).
- * @returns `z` with `Φ(z) = p`.
- * @throws {@link InvalidArgumentError} unless `0 < p < 1`.
- * @example
- * ```ts
- * strip.normalQuantile(0.01);    // -2.3263478740408408
- * strip.normalQuantile(0.975);   // 1.959963984540054
- * ```
- */
-export function normalQuantile(p: number): number {
-  assertInRange('strip.normalQuantile', 'p', p, 0, 1, { minOpen: true, maxOpen: true });
-  return ppnd16(p);
-}
-
-function ppnd16(p: number): number {
-  const q = p - 0.5;
-  if (Math.abs(q) <= 0.425) {
-    const r = 0.180625 - q * q;
-    return (q * poly(AS241_A, r)) / poly(AS241_B, r);
-  }
-  let r = Math.sqrt(-Math.log(q < 0 ? p : 1 - p));
-  let x: number;
-  if (r <= 5) {
-    r -= 1.6;
-    x = poly(AS241_C, r) / poly(AS241_D, r);
-  } else {
-    r -= 5;
-    x = poly(AS241_E, r) / poly(AS241_F, r);
-  }
-  return q < 0 ? -x : x;
-}
-
-/**
- * The `q`-quantile of `values` with linear interpolation between order
- * statistics: `numpy.quantile(values, q)` (method `'linear'`).
- *
- * @param values - Finite numbers, at least one (not modified).
- * @param q - In [0, 1].
- * @returns The quantile.
- * @throws {@link EmptyDataError}, {@link NonFiniteError}, {@link InvalidArgumentError}.
- * @example
- * ```ts
- * strip.quantile([4, 1, 3, 2], 0.5);   // 2.5
- * strip.quantile([1, 2, 3, 4, 5], 0.1); // 1.4
- * ```
- */
-export function quantile(values: ArrayLike<number>, q: number): number {
-  const fn = 'strip.quantile';
-  assertNumberArray(fn, 'values', values);
-  assertInRange(fn, 'q', q, 0, 1);
-  return quantileUnchecked(values, q);
-}
-
-function quantileUnchecked(values: ArrayLike<number>, q: number): number {
-  const sorted = Float64Array.from(values).sort();
-  const h = (sorted.length - 1) * q;
-  const lo = Math.floor(h);
-  const hi = Math.min(lo + 1, sorted.length - 1);
-  return sorted[lo]! + (h - lo) * (sorted[hi]! - sorted[lo]!);
-}
-
-/** Options of {@link thresholdAtFrr}. */
-export interface ThresholdOptions {
-  /**
-   * `'normal'`: fit a normal distribution (maximum likelihood) and take its
-   * `frr` tail quantile (Gao et al.); `'quantile'`: the empirical quantile
-   * (numpy linear). @default 'normal'
-   */
-  readonly method?: ThresholdMethod;
-  /** Which side is flagged: `'low'` (score < threshold) or `'high'` (score > threshold). @default 'low' */
-  readonly polarity?: Polarity;
-}
-
-/** Defaults of {@link thresholdAtFrr}. */
-export const THRESHOLD_DEFAULTS: Readonly<Required<ThresholdOptions>> = Object.freeze({
-  method: 'normal',
-  polarity: 'low',
-});
-
-/**
- * The detection threshold that rejects a fraction `frr` of clean inputs:
- *
- * - `polarity 'low'`, `'normal'`: `μ + σ·Φ⁻¹(frr)` of the fitted normal (Gao
- *   et al.: `norm.ppf(frr, *norm.fit(clean))`); `'quantile'`:
- *   `quantile(clean, frr)`.
- * - `polarity 'high'`: `μ + σ·Φ⁻¹(1 − frr)`, or `quantile(clean, 1 − frr)`.
- *
- * @param cleanScores - Scores of clean inputs (finite, at least one).
- * @param frr - Target false-rejection rate, in (0, 1).
- * @param options - {@link ThresholdOptions}.
- * @returns The threshold.
- * @throws {@link InvalidArgumentError} for `frr` outside (0, 1) or a bad
- *   option; {@link EmptyDataError} / {@link NonFiniteError} for bad scores.
- * @example
- * ```ts
- * strip.thresholdAtFrr([1, 2, 3, 4, 5], 0.25, { method: 'quantile' });   // 2
- * ```
- */
-export function thresholdAtFrr(cleanScores: ArrayLike<number>, frr: number, options?: ThresholdOptions): number {
-  const fn = 'strip.thresholdAtFrr';
-  const o = resolveOptions(fn, THRESHOLD_DEFAULTS, options);
-  assertNumberArray(fn, 'cleanScores', cleanScores);
-  assertFrr(fn, 'frr', frr);
-  assertOneOf(fn, 'options.method', o.method, ['normal', 'quantile'] as const);
-  assertOneOf(fn, 'options.polarity', o.polarity, ['low', 'high'] as const);
-  return thresholdUnchecked(cleanScores, frr, o.method, o.polarity);
-}
-
-/** Threshold from validated inputs (shared with the other input-level defences). */
-export function thresholdUnchecked(
-  clean: ArrayLike<number>,
-  frr: number,
-  method: ThresholdMethod,
-  polarity: Polarity,
-): number {
-  const tail = polarity === 'low' ? frr : 1 - frr;
-  if (method === 'quantile') return quantileUnchecked(clean, tail);
-  const { mean, std } = fitUnchecked(clean);
-  return mean + std * ppnd16(tail);
-}
-
-/** Asserts a false-rejection rate in the open interval (0, 1). */
-export function assertFrr(fn: string, arg: string, value: unknown): asserts value is number {
-  assertInRange(fn, arg, value, 0, 1, { minOpen: true, maxOpen: true });
-}
-
-/**
- * Validates clean calibration images (a tensor or a {@link LabeledData}) and
- * returns the image tensor (not a copy).
- */
-export function cleanImagesTensor(fn: string, arg: string, value: unknown, inputShape: readonly number[]): tf.Tensor {
-  if (isTensor(value)) {
-    assertBatch(fn, arg, value, inputShape);
-    return value;
-  }
-  if (value !== null && typeof value === 'object' && 'x' in value) {
-    const x = (value as { x: unknown }).x;
-    assertBatch(fn, `${arg}.x`, x, inputShape);
-    return x;
-  }
-  throw new InvalidArgumentError({ fn, arg, value }, 'must be an image tensor or a LabeledData { x, y }');
-}
-
-/** `k` distinct integers from [0, n) in random order (partial Fisher–Yates on a sparse map, O(k)). */
-export function sampleDistinct(rng: Rng, n: number, k: number, out: Int32Array, offset = 0): void {
-  const swapped = new Map<number, number>();
-  for (let i = 0; i < k; i++) {
-    const j = i + rng.int(n - i);
-    const vj = swapped.get(j) ?? j;
-    const vi = swapped.get(i) ?? i;
-    swapped.set(j, vi);
-    out[offset + i] = vj;
-  }
-}
-
-// ---------------------------------------------------------------------------
-// STRIP
-// ---------------------------------------------------------------------------
+} from '../core/checks.js';
+import { resolveOptions } from '../core/options.js';
+import { checkProbabilities, entropyTensor } from '../core/predictions.js';
+import { assertBatch, cleanImagesTensor } from '../core/validate.js';
+import { assertFrr, fitUnchecked, thresholdUnchecked, type ThresholdMethod } from '../stats/thresholds.js';
 
 /** How an input and an overlay image are combined. */
 export type Superimpose = 'add' | 'blend' | 'max';
@@ -582,24 +280,6 @@ function superimposeTensors(a: tf.Tensor, o: tf.Tensor, k: number, mode: Superim
   return tf.add(tf.mul(a, tf.scalar(alpha)), tf.mul(o, tf.scalar(1 - alpha)));
 }
 
-/** Entropy in bits of each row of a probability tensor (0·log 0 = 0). */
-export function entropyTensor(p: tf.Tensor2D): tf.Tensor1D {
-  return tf.tidy(() => {
-    const plogp = tf.mul(p, tf.log(tf.maximum(p, tf.scalar(1e-30))));
-    return tf.mul(tf.sum(plogp, 1), tf.scalar(-1 / Math.LN2)) as tf.Tensor1D;
-  });
-}
-
-/** Checks a classifier's output shape once per batch. */
-export function checkProbabilities(fn: string, classifier: Classifier, p: tf.Tensor, rows: number): void {
-  if (p.rank !== 2 || p.shape[0] !== rows || p.shape[1] !== classifier.numClasses) {
-    throw new ShapeError(
-      { fn, arg: 'classifier', value: p },
-      `predict must return [n, numClasses] = [${rows}, ${classifier.numClasses}] probabilities`,
-    );
-  }
-}
-
 /**
  * Runs a job in batches of `batchSize` superimposed images and returns each
  * item's prediction entropy in bits.
@@ -699,7 +379,7 @@ async function calibrateUnchecked(
   const rng = makeRng(o.seed, fn);
   const P = Math.min(o.poolSize, n);
   const poolIdx = new Int32Array(P);
-  sampleDistinct(rng.derive('strip:pool'), n, P, poolIdx);
+  rng.derive('strip:pool').sampleInto(n, P, poolIdx);
   poolIdx.sort();
   const poolPos = new Int32Array(n).fill(-1);
   poolIdx.forEach((v, i) => (poolPos[v] = i));
@@ -711,9 +391,9 @@ async function calibrateUnchecked(
     input.fill(i, i * N, (i + 1) * N);
     const self = poolPos[i]!;
     if (self < 0) {
-      sampleDistinct(drawRng, P, D, overlay, i * D);
+      drawRng.sampleInto(P, D, overlay, i * D);
     } else {
-      sampleDistinct(drawRng, P, D + 1, scratch);
+      drawRng.sampleInto(P, D + 1, scratch);
       let w = i * D;
       for (let j = 0; j <= D && w < (i + 1) * D; j++) if (scratch[j] !== self) overlay[w++] = scratch[j]!;
     }
@@ -904,7 +584,7 @@ export async function detect(classifier: Classifier, inputs: tf.Tensor, options?
   const k = cal.overlaysPerImage ?? 1;
   const drawRng = makeRng(o.seed, fn).derive('strip:detect');
   const draws = new Int32Array(n * N * k);
-  for (let i = 0; i < n; i++) sampleDistinct(drawRng, cal.poolSize, N * k, draws, i * N * k);
+  for (let i = 0; i < n; i++) drawRng.sampleInto(cal.poolSize, N * k, draws, i * N * k);
 
   const pool = tf.tensor(Float32Array.from(cal.pool), [cal.poolSize, ...cal.inputShape], 'float32');
   const progress: Progress = {

@@ -12,13 +12,9 @@
 import { assertClassifier, type Classifier } from '../core/classifier.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import type { LabeledData } from '../core/types.js';
-import {
-  assertFiniteNumber,
-  assertLabeledData,
-  assertOptionsObject,
-  assertPositiveInteger,
-  resolveOptions,
-} from '../core/validate.js';
+import { assertFiniteNumber, assertOptionsObject, assertPositiveInteger } from '../core/checks.js';
+import { resolveOptions } from '../core/options.js';
+import { assertLabeledData } from '../core/validate.js';
 import { checkIntegers, checkSameLength, expandTarget } from '../metrics/arrays.js';
 import {
   accuracyFromLabels,

@@ -7,7 +7,9 @@
  */
 
 import { FormatError, InvalidArgumentError } from '../core/errors.js';
-import { assertInteger, isTensor, resolveOptions } from '../core/validate.js';
+import { assertInteger } from '../core/checks.js';
+import { resolveOptions } from '../core/options.js';
+import { isTensor } from '../core/validate.js';
 import { assertPath, oneLine, readFileOrThrow } from './files.js';
 import { nodeBuiltin } from './node-builtins.js';
 

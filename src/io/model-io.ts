@@ -13,7 +13,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 
 import { FormatError, InvalidArgumentError, UnsupportedError } from '../core/errors.js';
 import { registerCustomLayers } from '../core/unit-mask-layer.js';
-import { resolveOptions } from '../core/validate.js';
+import { resolveOptions } from '../core/options.js';
 import { assertPath, isDirectoryOrThrow, oneLine, readFileOrThrow } from './files.js';
 import { nodeBuiltin } from './node-builtins.js';
 

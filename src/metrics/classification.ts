@@ -10,7 +10,9 @@
 import { assertClassifier, type Classifier } from '../core/classifier.js';
 import { EmptyDataError } from '../core/errors.js';
 import type { LabeledData } from '../core/types.js';
-import { assertInteger, assertLabeledData, assertPositiveInteger, resolveOptions } from '../core/validate.js';
+import { assertInteger, assertPositiveInteger } from '../core/checks.js';
+import { resolveOptions } from '../core/options.js';
+import { assertLabeledData } from '../core/validate.js';
 import { checkIntegers, checkSameLength, expandTarget } from './arrays.js';
 import { predictLabelsUnchecked, resolvePredictOptions, type PredictOptions } from './predict.js';
 

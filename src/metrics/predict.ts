@@ -9,7 +9,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { assertClassifier, type Classifier } from '../core/classifier.js';
 import { batchRanges, DEFAULT_BATCH_SIZE, sliceRows } from '../core/batching.js';
 import { ShapeError } from '../core/errors.js';
-import { assertBatch, assertPositiveInteger, resolveOptions } from '../core/validate.js';
+import { assertPositiveInteger } from '../core/checks.js';
+import { resolveOptions } from '../core/options.js';
+import { assertBatch } from '../core/validate.js';
 
 /** Options of {@link predictLabels} and of every metric that runs a classifier. */
 export interface PredictOptions {

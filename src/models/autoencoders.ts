@@ -8,7 +8,8 @@
 import type * as tfl from '@tensorflow/tfjs-layers';
 
 import { InvalidArgumentError } from '../core/errors.js';
-import { assertPositiveInteger, resolveOptions } from '../core/validate.js';
+import { assertPositiveInteger } from '../core/checks.js';
+import { resolveOptions } from '../core/options.js';
 import { assertInputShape, assertModelName, buildStack, LayerSeeds, sizeOf, type LayerSpec } from './common.js';
 
 /** Options of {@link denseAutoencoder}. */

@@ -9,7 +9,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 
 import { InvalidArgumentError, ShapeError } from '../core/errors.js';
 import { makeRng, type Rng } from '../core/rng.js';
-import { assertInteger } from '../core/validate.js';
+import { assertInteger } from '../core/checks.js';
 
 /** A tfjs-layers initialiser (the class itself is not exported by tfjs-layers). */
 export type Initializer = ReturnType<typeof tfl.initializers.glorotUniform>;

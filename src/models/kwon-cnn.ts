@@ -7,7 +7,7 @@
  */
 import type * as tfl from '@tensorflow/tfjs-layers';
 
-import { resolveOptions } from '../core/validate.js';
+import { resolveOptions } from '../core/options.js';
 import {
   assertDropoutRate,
   buildStack,

@@ -6,7 +6,7 @@
  */
 import type * as tfl from '@tensorflow/tfjs-layers';
 
-import { resolveOptions } from '../core/validate.js';
+import { resolveOptions } from '../core/options.js';
 import {
   buildStack,
   checkClassifierOptions,

@@ -20,7 +20,8 @@ import { assertClassifier, type FullClassifier } from '../core/classifier.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import { throwIfAborted } from '../core/progress.js';
 import type { LabeledData, LongRunningOptions, ProgressCallback } from '../core/types.js';
-import { assertOptionalFunction, assertOptionalSignal, assertOptionsObject, resolveOptions } from '../core/validate.js';
+import { assertOptionalFunction, assertOptionalSignal, assertOptionsObject } from '../core/checks.js';
+import { resolveOptions } from '../core/options.js';
 
 export {
   activationClusteringStep,

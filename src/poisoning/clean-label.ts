@@ -8,7 +8,9 @@ import type * as tf from '@tensorflow/tfjs-core';
 
 import { makeRng } from '../core/rng.js';
 import type { LabeledData } from '../core/types.js';
-import { assertFiniteNumber, assertLabeledData, assertLabels, resolveOptions } from '../core/validate.js';
+import { assertFiniteNumber } from '../core/checks.js';
+import { resolveOptions } from '../core/options.js';
+import { assertLabeledData, assertLabels } from '../core/validate.js';
 import { planPlacement, type Placement } from '../triggers/stamp.js';
 import { assertTrigger, type Trigger } from '../triggers/trigger.js';
 import {

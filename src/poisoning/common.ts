@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { EmptyDataError, InvalidArgumentError, LabelError } from '../core/errors.js';
 import type { Rng } from '../core/rng.js';
 import type { LabeledData } from '../core/types.js';
-import { assertFraction, assertInteger, assertOneOf } from '../core/validate.js';
+import { assertFraction, assertInteger, assertOneOf } from '../core/checks.js';
 import { stampPlanned, widenPlan, type Placement, type PlacementPlan } from '../triggers/stamp.js';
 import type { Trigger } from '../triggers/trigger.js';
 

@@ -8,7 +8,7 @@
 import pngjs from 'pngjs';
 
 import { InvalidArgumentError } from '../core/errors.js';
-import { resolveOptions } from '../core/validate.js';
+import { resolveOptions } from '../core/options.js';
 
 /** One image: `height × width × channels` values in [0, 1], HWC row-major (1 = grey, 3 = RGB). */
 export interface ImageData {

@@ -10,7 +10,8 @@
  */
 import { InvalidArgumentError } from '../core/errors.js';
 import { makeRng } from '../core/rng.js';
-import { assertFiniteNumber, assertInRange, assertInteger, assertOneOf, resolveOptions } from '../core/validate.js';
+import { assertFiniteNumber, assertInRange, assertInteger, assertOneOf } from '../core/checks.js';
+import { resolveOptions } from '../core/options.js';
 import { centred, columnMeans, toRowMatrix, type MatrixInput, type RowMatrix } from './matrix.js';
 import { principalAxes } from './pca.js';
 

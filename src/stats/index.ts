@@ -11,3 +11,14 @@ export { fastIca, FAST_ICA_DEFAULTS, type FastIcaOptions, type FastIcaResult } f
 export { kmeans, KMEANS_DEFAULTS, type KMeansOptions, type KMeansResult } from './kmeans.js';
 export { silhouetteSamples, silhouetteScore, SILHOUETTE_DEFAULTS, type SilhouetteOptions } from './silhouette.js';
 export { median, mad, MAD_NORMAL_SCALE } from './robust.js';
+export { entropyBits } from './entropy.js';
+export {
+  normalFit,
+  normalQuantile,
+  quantile,
+  thresholdAtFrr,
+  THRESHOLD_DEFAULTS,
+  type ThresholdOptions,
+  type ThresholdMethod,
+  type Polarity,
+} from './thresholds.js';

@@ -8,7 +8,8 @@
 import { kmeans as mlKmeans } from 'ml-kmeans';
 
 import { makeRng, type Rng } from '../core/rng.js';
-import { assertFiniteNumber, assertInRange, assertInteger, resolveOptions } from '../core/validate.js';
+import { assertFiniteNumber, assertInRange, assertInteger } from '../core/checks.js';
+import { resolveOptions } from '../core/options.js';
 import { squaredDistance, toRowMatrix, type MatrixInput, type RowMatrix } from './matrix.js';
 
 /** Options of {@link kmeans}. */

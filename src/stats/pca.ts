@@ -5,7 +5,8 @@
  * @packageDocumentation
  */
 import { InvalidArgumentError } from '../core/errors.js';
-import { assertInteger, resolveOptions } from '../core/validate.js';
+import { assertInteger } from '../core/checks.js';
+import { resolveOptions } from '../core/options.js';
 import {
   centred,
   columnMeans,

@@ -6,7 +6,8 @@
  */
 import { InvalidArgumentError, ShapeError } from '../core/errors.js';
 import { makeRng } from '../core/rng.js';
-import { assertFiniteNumber, assertInteger, resolveOptions } from '../core/validate.js';
+import { assertFiniteNumber, assertInteger } from '../core/checks.js';
+import { resolveOptions } from '../core/options.js';
 import { toRowMatrix, type MatrixInput, type RowMatrix } from './matrix.js';
 
 /** Options of {@link silhouetteScore}. */

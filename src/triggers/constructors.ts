@@ -14,8 +14,8 @@ import {
   assertInteger,
   assertOneOf,
   assertPositiveInteger,
-  resolveOptions,
-} from '../core/validate.js';
+} from '../core/checks.js';
+import { resolveOptions } from '../core/options.js';
 import { assertUnitValues, makeTrigger, type Trigger, type TriggerKind } from './trigger.js';
 
 /**

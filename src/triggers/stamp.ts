@@ -8,7 +8,9 @@ import * as tf from '@tensorflow/tfjs-core';
 
 import { InvalidArgumentError, ShapeError } from '../core/errors.js';
 import { makeRng } from '../core/rng.js';
-import { assertFiniteNumber, assertImages, assertInteger, resolveOptions } from '../core/validate.js';
+import { assertFiniteNumber, assertInteger } from '../core/checks.js';
+import { resolveOptions } from '../core/options.js';
+import { assertImages } from '../core/validate.js';
 import { assertTrigger, type Trigger } from './trigger.js';
 
 /** The four corners, in the order `'random-corner'` draws them (0..3). */

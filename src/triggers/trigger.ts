@@ -7,7 +7,7 @@
  * @packageDocumentation
  */
 import { InvalidArgumentError, NonFiniteError, ShapeError } from '../core/errors.js';
-import { assertPositiveInteger } from '../core/validate.js';
+import { assertPositiveInteger } from '../core/checks.js';
 
 /**
  * How a trigger is combined with an image.

@@ -61,6 +61,29 @@ describe('Rng', () => {
     for (const v of s) assert.ok(v >= 0 && v < 50);
   });
 
+  it('sample draws as a dense partial Fisher–Yates does, in O(k) memory; sampleInto writes at an offset', () => {
+    for (const [n, k] of [
+      [10, 10],
+      [1000, 7],
+      [5, 0],
+      [1, 1],
+    ] as const) {
+      const dense = new Rng(3);
+      const p = Array.from({ length: n }, (_, i) => i);
+      for (let i = 0; i < k; i++) {
+        const j = i + dense.int(n - i);
+        [p[i], p[j]] = [p[j]!, p[i]!];
+      }
+      assert.deepEqual(Array.from(new Rng(3).sample(n, k)), p.slice(0, k));
+    }
+    const out = new Int32Array(8).fill(-1);
+    new Rng(3).sampleInto(1000, 7, out, 1);
+    assert.equal(out[0], -1);
+    assert.deepEqual(Array.from(out.subarray(1)), Array.from(new Rng(3).sample(1000, 7)));
+    assert.throws(() => new Rng(3).sampleInto(10, 11, new Int32Array(11)), { code: 'INVALID_ARGUMENT' });
+    assert.throws(() => new Rng(3).sampleInto(10, 3, new Int32Array(3), 1), { code: 'INVALID_ARGUMENT' });
+  });
+
   it('derive gives reproducible independent streams without advancing the parent', () => {
     const a = new Rng(5);
     const d1 = a.derive('x').nextUint32();

@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Classifier } from '../../src/core/classifier.js';
 import { subset } from '../../src/data/index.js';
 import * as strip from '../../src/defences/strip.js';
+import * as stats from '../../src/stats/index.js';
 import { toJsonValue } from '../../src/io/json.js';
 import { auroc, detection } from '../../src/metrics/index.js';
 import { backdoorFixture } from '../helpers/backdoor-fixture.js';
@@ -34,22 +35,22 @@ const ratioProbs = (v: number[]): number[] => v.map((a) => a / v.reduce((s, b) =
 
 describe('strip statistics (exact)', () => {
   it('entropyBits: bits, 0·log 0 = 0, one value per row', () => {
-    const h = strip.entropyBits([0.5, 0.5, 1, 0, 0.25, 0.75, 0, 1], 2);
+    const h = stats.entropyBits([0.5, 0.5, 1, 0, 0.25, 0.75, 0, 1], 2);
     assert.deepEqual(Array.from(h), [1, 0, 0.8112781244591328, 0]);
-    assert.deepEqual(Array.from(strip.entropyBits(Float32Array.of(0.25, 0.25, 0.25, 0.25), 4)), [2]);
-    assert.equal(strip.entropyBits([], 3).length, 0);
-    expectThrow(() => strip.entropyBits([0.5, 0.5, 0.2], 2), 'SHAPE_MISMATCH', 'probabilities');
-    expectThrow(() => strip.entropyBits([1.5, -0.5], 2), 'INVALID_ARGUMENT', 'probabilities[0]');
-    expectThrow(() => strip.entropyBits([0.5, NaN], 2), 'NON_FINITE', 'probabilities[1]');
-    expectThrow(() => strip.entropyBits([1], 0), 'INVALID_ARGUMENT', 'numClasses');
+    assert.deepEqual(Array.from(stats.entropyBits(Float32Array.of(0.25, 0.25, 0.25, 0.25), 4)), [2]);
+    assert.equal(stats.entropyBits([], 3).length, 0);
+    expectThrow(() => stats.entropyBits([0.5, 0.5, 0.2], 2), 'SHAPE_MISMATCH', 'probabilities');
+    expectThrow(() => stats.entropyBits([1.5, -0.5], 2), 'INVALID_ARGUMENT', 'probabilities[0]');
+    expectThrow(() => stats.entropyBits([0.5, NaN], 2), 'NON_FINITE', 'probabilities[1]');
+    expectThrow(() => stats.entropyBits([1], 0), 'INVALID_ARGUMENT', 'numClasses');
   });
 
   it('normalFit is the maximum-likelihood fit (population std)', () => {
-    const f = strip.normalFit([1, 2, 3, 4]);
+    const f = stats.normalFit([1, 2, 3, 4]);
     assert.equal(f.mean, 2.5);
     assert.equal(f.std, Math.sqrt(1.25));
-    assert.deepEqual(strip.normalFit([7]), { mean: 7, std: 0 });
-    expectThrow(() => strip.normalFit([]), 'EMPTY_DATA', 'values');
+    assert.deepEqual(stats.normalFit([7]), { mean: 7, std: 0 });
+    expectThrow(() => stats.normalFit([]), 'EMPTY_DATA', 'values');
   });
 
   it('normalQuantile agrees with scipy.stats.norm.ppf', () => {
@@ -67,36 +68,36 @@ describe('strip statistics (exact)', () => {
       [1 - 1e-12, 7.0344869100478356],
     ];
     for (const [p, z] of ref)
-      assert.ok(Math.abs(strip.normalQuantile(p) - z) < 1e-13 * Math.max(1, Math.abs(z)), `p=${p}`);
-    for (const bad of [0, 1, -0.1, NaN]) expectThrow(() => strip.normalQuantile(bad), 'INVALID_ARGUMENT', 'p');
+      assert.ok(Math.abs(stats.normalQuantile(p) - z) < 1e-13 * Math.max(1, Math.abs(z)), `p=${p}`);
+    for (const bad of [0, 1, -0.1, NaN]) expectThrow(() => stats.normalQuantile(bad), 'INVALID_ARGUMENT', 'p');
   });
 
   it('quantile is numpy.quantile (linear)', () => {
-    assert.equal(strip.quantile([4, 1, 3, 2], 0.5), 2.5);
-    assert.ok(Math.abs(strip.quantile([1, 2, 3, 4, 5], 0.1) - 1.4) < 1e-12);
-    assert.equal(strip.quantile([3, 1, 2], 0), 1);
-    assert.equal(strip.quantile([3, 1, 2], 1), 3);
+    assert.equal(stats.quantile([4, 1, 3, 2], 0.5), 2.5);
+    assert.ok(Math.abs(stats.quantile([1, 2, 3, 4, 5], 0.1) - 1.4) < 1e-12);
+    assert.equal(stats.quantile([3, 1, 2], 0), 1);
+    assert.equal(stats.quantile([3, 1, 2], 1), 3);
     const input = [5, 4, 3];
-    strip.quantile(input, 0.3);
+    stats.quantile(input, 0.3);
     assert.deepEqual(input, [5, 4, 3]);
   });
 
   it('thresholdAtFrr: normal fit and empirical quantile, both polarities', () => {
     const clean = [1, 2, 3, 4];
     const z = -2.3263478740408408;
-    assert.ok(Math.abs(strip.thresholdAtFrr(clean, 0.01) - (2.5 + Math.sqrt(1.25) * z)) < 1e-12);
-    assert.ok(Math.abs(strip.thresholdAtFrr(clean, 0.01, { polarity: 'high' }) - (2.5 - Math.sqrt(1.25) * z)) < 1e-12);
-    assert.equal(strip.thresholdAtFrr([1, 2, 3, 4, 5], 0.25, { method: 'quantile' }), 2);
-    assert.equal(strip.thresholdAtFrr([1, 2, 3, 4, 5], 0.25, { method: 'quantile', polarity: 'high' }), 4);
+    assert.ok(Math.abs(stats.thresholdAtFrr(clean, 0.01) - (2.5 + Math.sqrt(1.25) * z)) < 1e-12);
+    assert.ok(Math.abs(stats.thresholdAtFrr(clean, 0.01, { polarity: 'high' }) - (2.5 - Math.sqrt(1.25) * z)) < 1e-12);
+    assert.equal(stats.thresholdAtFrr([1, 2, 3, 4, 5], 0.25, { method: 'quantile' }), 2);
+    assert.equal(stats.thresholdAtFrr([1, 2, 3, 4, 5], 0.25, { method: 'quantile', polarity: 'high' }), 4);
     for (const frr of [0, 1, 1.5, -0.1, NaN]) {
-      expectThrow(() => strip.thresholdAtFrr(clean, frr), 'INVALID_ARGUMENT', 'frr');
+      expectThrow(() => stats.thresholdAtFrr(clean, frr), 'INVALID_ARGUMENT', 'frr');
     }
     expectThrow(
-      () => strip.thresholdAtFrr(clean, 0.1, { method: 'mean' as 'normal' }),
+      () => stats.thresholdAtFrr(clean, 0.1, { method: 'mean' as 'normal' }),
       'INVALID_ARGUMENT',
       'options.method',
     );
-    expectThrow(() => strip.thresholdAtFrr([], 0.1), 'EMPTY_DATA', 'cleanScores');
+    expectThrow(() => stats.thresholdAtFrr([], 0.1), 'EMPTY_DATA', 'cleanScores');
   });
 });
 
@@ -148,8 +149,8 @@ describe('strip.calibrate / strip.detect on a hand-made predict-only classifier 
     );
     assert.equal(cal.poolSize, 5);
     assert.deepEqual(Array.from(cal.pool).sort(), cleanRows.flat().map(Math.fround).sort());
-    const fit = strip.normalFit(cal.cleanEntropy);
-    assert.ok(Math.abs(cal.threshold - (fit.mean + fit.std * strip.normalQuantile(0.01))) < 1e-12);
+    const fit = stats.normalFit(cal.cleanEntropy);
+    assert.ok(Math.abs(cal.threshold - (fit.mean + fit.std * stats.normalQuantile(0.01))) < 1e-12);
     assert.equal(cal.mean, fit.mean);
     assert.equal(cal.std, fit.std);
     // blend: alpha·x + (1 − alpha)·o
