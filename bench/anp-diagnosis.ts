@@ -11,7 +11,7 @@ import type * as tf from '@tensorflow/tfjs-core';
 
 import { makeRng } from '../src/core/rng.js';
 import { activationsData } from '../src/core/layers-model.js';
-import * as anpRef from '../src/defences/anp.js';
+import * as anpRef from '../src/defences/model/anp.js';
 import { datasets, metrics, poisoning, type LabeledData } from '../src/index.js';
 import { subject, useBackend, type Subject } from './subjects.js';
 

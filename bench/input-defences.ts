@@ -26,9 +26,9 @@ import {
   type LabeledData,
   type Trigger,
 } from '../src/index.js';
-import * as detriggerAutoencoder from '../src/defences/detrigger-autoencoder.js';
-import * as featureSqueezing from '../src/defences/feature-squeezing.js';
-import * as strip from '../src/defences/strip.js';
+import * as detriggerAutoencoder from '../src/defences/input/detrigger-autoencoder.js';
+import * as featureSqueezing from '../src/defences/input/feature-squeezing.js';
+import * as strip from '../src/defences/input/strip.js';
 import * as stats from '../src/stats/index.js';
 import { markdownTable, writeSection } from './results-file.js';
 import { subject, useBackend, type Subject } from './subjects.js';

@@ -26,7 +26,7 @@ import * as tf from '@tensorflow/tfjs-core';
 
 import { datasets, metrics, poisoning, type LabeledData } from '../src/index.js';
 import { fastKernelFunc } from '../src/kernels/fast-conv.js';
-import * as neuralCleanse from '../src/defences/neural-cleanse.js';
+import * as neuralCleanse from '../src/defences/model/neural-cleanse/index.js';
 import { formatNumber, markdownTable, writeSection } from './results-file.js';
 import { subject, useBackend, type Subject, type SubjectOptions } from './subjects.js';
 

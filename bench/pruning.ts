@@ -18,8 +18,8 @@ import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 
 import { makeRng } from '../src/core/rng.js';
-import * as anp from '../src/defences/anp.js';
-import * as finePruning from '../src/defences/fine-pruning.js';
+import * as anp from '../src/defences/model/anp.js';
+import * as finePruning from '../src/defences/model/fine-pruning.js';
 import { datasets, metrics, type Classifier, type LabeledData } from '../src/index.js';
 import { markdownTable } from './results-file.js';
 import { subject, useBackend, type Subject } from './subjects.js';

@@ -90,14 +90,14 @@ export type { PoisonedData, LabelMap, PoisonMode, RateOf, Injection, TriggeredTe
 export * as trojanNet from './attacks/trojannet.js';
 
 // defences
-export * as activationClustering from './defences/activation-clustering.js';
-export * as spectralSignatures from './defences/spectral-signatures.js';
-export * as neuralCleanse from './defences/neural-cleanse.js';
-export * as finePruning from './defences/fine-pruning.js';
-export * as anp from './defences/anp.js';
-export * as strip from './defences/strip.js';
-export * as featureSqueezing from './defences/feature-squeezing.js';
-export * as detriggerAutoencoder from './defences/detrigger-autoencoder.js';
+export * as activationClustering from './defences/data/activation-clustering/index.js';
+export * as spectralSignatures from './defences/data/spectral-signatures.js';
+export * as neuralCleanse from './defences/model/neural-cleanse/index.js';
+export * as finePruning from './defences/model/fine-pruning.js';
+export * as anp from './defences/model/anp.js';
+export * as strip from './defences/input/strip.js';
+export * as featureSqueezing from './defences/input/feature-squeezing.js';
+export * as detriggerAutoencoder from './defences/input/detrigger-autoencoder.js';
 export * as stats from './stats/index.js';
 
 // metrics, evaluation, composition

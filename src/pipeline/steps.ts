@@ -9,11 +9,11 @@
 import type { Classifier, FullClassifier } from '../core/classifier.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import type { LabeledData } from '../core/types.js';
-import * as activationClustering from '../defences/activation-clustering.js';
-import * as anp from '../defences/anp.js';
-import * as finePruning from '../defences/fine-pruning.js';
-import * as neuralCleanse from '../defences/neural-cleanse.js';
-import * as spectralSignatures from '../defences/spectral-signatures.js';
+import * as activationClustering from '../defences/data/activation-clustering/index.js';
+import * as anp from '../defences/model/anp.js';
+import * as finePruning from '../defences/model/fine-pruning.js';
+import * as neuralCleanse from '../defences/model/neural-cleanse/index.js';
+import * as spectralSignatures from '../defences/data/spectral-signatures.js';
 import { evaluate, type EvaluateOptions, type Evaluation } from '../evaluation/index.js';
 import type { PipelineState, Step, StepContext } from './index.js';
 

@@ -11,7 +11,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { InvalidArgumentError } from '../core/errors.js';
-import type { NeuralCleanseReport } from '../defences/neural-cleanse.js';
+import type { NeuralCleanseReport } from '../defences/model/neural-cleanse/index.js';
 import { imageGridPng, type ImageData } from './png.js';
 import { barChartSvg, histogramSvg, scatterSvg } from './svg.js';
 

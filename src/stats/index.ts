@@ -22,3 +22,10 @@ export {
   type ThresholdMethod,
   type Polarity,
 } from './thresholds.js';
+export {
+  outlierDetection,
+  MAD_CONSISTENCY,
+  OUTLIER_DETECTION_DEFAULTS,
+  type OutlierDetectionOptions,
+  type OutlierDetectionReport,
+} from './outliers.js';

@@ -18,7 +18,7 @@ import {
   detect,
   repair,
   type ActivationClusteringReport,
-} from '../../src/defences/activation-clustering.js';
+} from '../../src/defences/data/activation-clustering/index.js';
 import { accuracy, attackSuccessRate, detection } from '../../src/metrics/index.js';
 import { backdoorFixture, type BackdoorFixture } from '../helpers/backdoor-fixture.js';
 import { ready } from '../helpers/backend.js';

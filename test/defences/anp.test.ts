@@ -16,7 +16,7 @@ import { fromLayersModel, type LayersModelClassifier } from '../../src/core/laye
 import { Rng } from '../../src/core/rng.js';
 import type { LabeledData } from '../../src/core/types.js';
 import { subset } from '../../src/data/index.js';
-import { ANP_DEFAULTS, prune, repair } from '../../src/defences/anp.js';
+import { ANP_DEFAULTS, prune, repair } from '../../src/defences/model/anp.js';
 import { accuracy, attackSuccessRate } from '../../src/metrics/index.js';
 import { backdoorFixture, type BackdoorFixture } from '../helpers/backdoor-fixture.js';
 import { ready } from '../helpers/backend.js';

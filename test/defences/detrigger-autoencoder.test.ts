@@ -7,7 +7,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import type { Classifier } from '../../src/core/classifier.js';
 import { Rng } from '../../src/core/rng.js';
 import { subset } from '../../src/data/index.js';
-import * as detriggerAutoencoder from '../../src/defences/detrigger-autoencoder.js';
+import * as detriggerAutoencoder from '../../src/defences/input/detrigger-autoencoder.js';
 import { accuracyFromLabels } from '../../src/metrics/index.js';
 import { square } from '../../src/triggers/index.js';
 import { backdoorFixture } from '../helpers/backdoor-fixture.js';

@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 
 import type { Classifier } from '../../src/core/classifier.js';
 import { subset } from '../../src/data/index.js';
-import * as featureSqueezing from '../../src/defences/feature-squeezing.js';
+import * as featureSqueezing from '../../src/defences/input/feature-squeezing.js';
 import { detection } from '../../src/metrics/index.js';
 import { backdoorFixture } from '../helpers/backdoor-fixture.js';
 import { ready } from '../helpers/backend.js';

@@ -15,7 +15,7 @@ import { BackdoorKitError } from '../../src/core/errors.js';
 import { fromLayersModel, type LayersModelClassifier } from '../../src/core/layers-model.js';
 import type { LabeledData } from '../../src/core/types.js';
 import { subset } from '../../src/data/index.js';
-import { FINE_PRUNING_DEFAULTS, repair } from '../../src/defences/fine-pruning.js';
+import { FINE_PRUNING_DEFAULTS, repair } from '../../src/defences/model/fine-pruning.js';
 import { accuracy, attackSuccessRate } from '../../src/metrics/index.js';
 import { backdoorFixture, type BackdoorFixture } from '../helpers/backdoor-fixture.js';
 import { ready } from '../helpers/backend.js';

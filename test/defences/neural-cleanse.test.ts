@@ -14,7 +14,6 @@ import { triggeredTestSet } from '../../src/poisoning/index.js';
 import { accuracy, attackSuccessRate } from '../../src/metrics/index.js';
 import {
   chooseSchedule,
-  CostSchedule,
   detect,
   filter,
   outlierDetection,
@@ -22,7 +21,8 @@ import {
   type NeuralCleanseOptions,
   type NeuralCleanseReport,
   type UnlearningCandidate,
-} from '../../src/defences/neural-cleanse.js';
+} from '../../src/defences/model/neural-cleanse/index.js';
+import { CostSchedule } from '../../src/defences/model/neural-cleanse/cost-schedule.js';
 
 before(async () => {
   await ready;

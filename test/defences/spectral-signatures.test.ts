@@ -16,7 +16,7 @@ import {
   repair,
   SPECTRAL_SIGNATURES_DEFAULTS,
   SPECTRAL_SIGNATURES_REPAIR_DEFAULTS,
-} from '../../src/defences/spectral-signatures.js';
+} from '../../src/defences/data/spectral-signatures.js';
 import { accuracy, attackSuccessRate, detection } from '../../src/metrics/index.js';
 import { backdoorFixture, type BackdoorFixture } from '../helpers/backdoor-fixture.js';
 import { ready } from '../helpers/backend.js';

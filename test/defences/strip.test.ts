@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 
 import type { Classifier } from '../../src/core/classifier.js';
 import { subset } from '../../src/data/index.js';
-import * as strip from '../../src/defences/strip.js';
+import * as strip from '../../src/defences/input/strip.js';
 import * as stats from '../../src/stats/index.js';
 import { toJsonValue } from '../../src/io/json.js';
 import { auroc, detection } from '../../src/metrics/index.js';

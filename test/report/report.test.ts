@@ -8,7 +8,7 @@ import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import pngjs from 'pngjs';
 
 import { ready } from '../helpers/backend.js';
-import type { NeuralCleanseReport } from '../../src/defences/neural-cleanse.js';
+import type { NeuralCleanseReport } from '../../src/defences/model/neural-cleanse/index.js';
 import {
   activationClusteringFigure,
   barChartSvg,

@@ -11,8 +11,8 @@ import * as tf from '@tensorflow/tfjs-core';
 
 import { fromLayersModel, type LayersModelClassifier } from '../../src/core/layers-model.js';
 import type { LabeledData } from '../../src/core/types.js';
-import * as activationClustering from '../../src/defences/activation-clustering.js';
-import * as spectralSignatures from '../../src/defences/spectral-signatures.js';
+import * as activationClustering from '../../src/defences/data/activation-clustering/index.js';
+import * as spectralSignatures from '../../src/defences/data/spectral-signatures.js';
 import { attackSuccessRate, detection } from '../../src/metrics/index.js';
 import { backendName, ready } from '../helpers/backend.js';
 import { tinyConvModel, toyImages } from '../helpers/fixtures.js';

@@ -11,9 +11,9 @@ import * as tf from '@tensorflow/tfjs-core';
 
 import type { Classifier } from '../../src/core/classifier.js';
 import { Rng } from '../../src/core/rng.js';
-import * as detriggerAutoencoder from '../../src/defences/detrigger-autoencoder.js';
-import * as featureSqueezing from '../../src/defences/feature-squeezing.js';
-import * as strip from '../../src/defences/strip.js';
+import * as detriggerAutoencoder from '../../src/defences/input/detrigger-autoencoder.js';
+import * as featureSqueezing from '../../src/defences/input/feature-squeezing.js';
+import * as strip from '../../src/defences/input/strip.js';
 import { square } from '../../src/triggers/index.js';
 import { backendName, ready } from '../helpers/backend.js';
 

@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 
 import { fromLayersModel, type LayersModelClassifier } from '../../src/core/layers-model.js';
 import type { LabeledData } from '../../src/core/types.js';
-import { detect, filter, repair, type NeuralCleanseOptions } from '../../src/defences/neural-cleanse.js';
+import { detect, filter, repair, type NeuralCleanseOptions } from '../../src/defences/model/neural-cleanse/index.js';
 import { backendName, ready } from '../helpers/backend.js';
 import { tinyConvModel, toyImages } from '../helpers/fixtures.js';
 

@@ -11,8 +11,8 @@ import * as tfl from '@tensorflow/tfjs-layers';
 
 import { fromLayersModel, type LayersModelClassifier } from '../../src/core/layers-model.js';
 import { Rng } from '../../src/core/rng.js';
-import * as anp from '../../src/defences/anp.js';
-import * as finePruning from '../../src/defences/fine-pruning.js';
+import * as anp from '../../src/defences/model/anp.js';
+import * as finePruning from '../../src/defences/model/fine-pruning.js';
 import { attackSuccessRate } from '../../src/metrics/index.js';
 import { backendName, ready } from '../helpers/backend.js';
 import { channelModel, plantedData, plantedModel } from '../helpers/hand-models.js';

@@ -18,12 +18,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 
-import { argmaxRows, mapBatches } from '../core/batching.js';
-import { assertClassifier, type Classifier } from '../core/classifier.js';
-import { InvalidArgumentError, ShapeError } from '../core/errors.js';
-import { report, throwIfAborted, yieldToEventLoop } from '../core/progress.js';
-import { makeRng, type Rng } from '../core/rng.js';
-import type { CleanImages, LongRunningOptions, ProgressCallback } from '../core/types.js';
+import { argmaxRows, mapBatches } from '../../core/batching.js';
+import { assertClassifier, type Classifier } from '../../core/classifier.js';
+import { InvalidArgumentError, ShapeError } from '../../core/errors.js';
+import { report, throwIfAborted, yieldToEventLoop } from '../../core/progress.js';
+import { makeRng, type Rng } from '../../core/rng.js';
+import type { CleanImages, LongRunningOptions, ProgressCallback } from '../../core/types.js';
 import {
   assertFiniteNumber,
   assertInRange,
@@ -33,14 +33,14 @@ import {
   assertOptionalSignal,
   assertPositiveInteger,
   shapesEqual,
-} from '../core/checks.js';
-import { resolveOptions } from '../core/options.js';
-import { checkProbabilities } from '../core/predictions.js';
-import { assertBatch, assertTensor, cleanImagesTensor } from '../core/validate.js';
-import { convAutoencoder, denseAutoencoder } from '../models/autoencoders.js';
-import { square } from '../triggers/constructors.js';
-import { CORNERS, planPlacement } from '../triggers/stamp.js';
-import { assertTrigger, type Trigger } from '../triggers/trigger.js';
+} from '../../core/checks.js';
+import { resolveOptions } from '../../core/options.js';
+import { checkProbabilities } from '../../core/predictions.js';
+import { assertBatch, assertTensor, cleanImagesTensor } from '../../core/validate.js';
+import { convAutoencoder, denseAutoencoder } from '../../models/autoencoders.js';
+import { square } from '../../triggers/constructors.js';
+import { CORNERS, planPlacement } from '../../triggers/stamp.js';
+import { assertTrigger, type Trigger } from '../../triggers/trigger.js';
 
 /** Autoencoder architecture. */
 export type DetriggerArchitecture = 'dense' | 'conv';

@@ -15,11 +15,11 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-import { assertClassifier, type Classifier } from '../core/classifier.js';
-import { InvalidArgumentError, ShapeError } from '../core/errors.js';
-import { report, throwIfAborted, yieldToEventLoop } from '../core/progress.js';
-import { makeRng } from '../core/rng.js';
-import type { CleanImages, LongRunningOptions, ProgressCallback } from '../core/types.js';
+import { assertClassifier, type Classifier } from '../../core/classifier.js';
+import { InvalidArgumentError, ShapeError } from '../../core/errors.js';
+import { report, throwIfAborted, yieldToEventLoop } from '../../core/progress.js';
+import { makeRng } from '../../core/rng.js';
+import type { CleanImages, LongRunningOptions, ProgressCallback } from '../../core/types.js';
 import {
   assertFiniteNumber,
   assertInRange,
@@ -29,11 +29,11 @@ import {
   assertOptionalSignal,
   assertPositiveInteger,
   shapesEqual,
-} from '../core/checks.js';
-import { resolveOptions } from '../core/options.js';
-import { checkProbabilities, entropyTensor } from '../core/predictions.js';
-import { assertBatch, cleanImagesTensor } from '../core/validate.js';
-import { assertFrr, fitUnchecked, thresholdUnchecked, type ThresholdMethod } from '../stats/thresholds.js';
+} from '../../core/checks.js';
+import { resolveOptions } from '../../core/options.js';
+import { checkProbabilities, entropyTensor } from '../../core/predictions.js';
+import { assertBatch, cleanImagesTensor } from '../../core/validate.js';
+import { assertFrr, fitUnchecked, thresholdUnchecked, type ThresholdMethod } from '../../stats/thresholds.js';
 
 /** How an input and an overlay image are combined. */
 export type Superimpose = 'add' | 'blend' | 'max';

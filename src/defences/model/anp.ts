@@ -25,8 +25,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 
-import { DEFAULT_BATCH_SIZE } from '../core/batching.js';
-import { requireCapabilities, type LayerInfo } from '../core/classifier.js';
+import { DEFAULT_BATCH_SIZE } from '../../core/batching.js';
+import { requireCapabilities, type LayerInfo } from '../../core/classifier.js';
 import {
   CapabilityError,
   InvalidArgumentError,
@@ -34,11 +34,11 @@ import {
   NonFiniteError,
   ShapeError,
   UnsupportedError,
-} from '../core/errors.js';
-import { LayersModelClassifier } from '../core/layers-model.js';
-import { report, throwIfAborted, yieldToEventLoop } from '../core/progress.js';
-import { makeRng, type Rng } from '../core/rng.js';
-import type { LabeledData, LongRunningOptions, ProgressCallback } from '../core/types.js';
+} from '../../core/errors.js';
+import { LayersModelClassifier } from '../../core/layers-model.js';
+import { report, throwIfAborted, yieldToEventLoop } from '../../core/progress.js';
+import { makeRng, type Rng } from '../../core/rng.js';
+import type { LabeledData, LongRunningOptions, ProgressCallback } from '../../core/types.js';
 import {
   assertFiniteNumber,
   assertFraction,
@@ -48,10 +48,10 @@ import {
   assertOptionalFunction,
   assertOptionalSignal,
   assertPositiveInteger,
-} from '../core/checks.js';
-import { resolveOptions } from '../core/options.js';
-import { assertLabeledData } from '../core/validate.js';
-import { predictLabelsUnchecked } from '../metrics/predict.js';
+} from '../../core/checks.js';
+import { resolveOptions } from '../../core/options.js';
+import { assertLabeledData } from '../../core/validate.js';
+import { predictLabelsUnchecked } from '../../metrics/predict.js';
 
 /** tfjs-layers classes ANP can run (re-implement) in its forward pass. */
 export const ANP_SUPPORTED_LAYERS: readonly string[] = Object.freeze([

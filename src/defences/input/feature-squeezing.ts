@@ -15,11 +15,11 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-import { mapBatches } from '../core/batching.js';
-import { assertClassifier, type Classifier } from '../core/classifier.js';
-import { InvalidArgumentError, ShapeError } from '../core/errors.js';
-import { report, throwIfAborted, yieldToEventLoop } from '../core/progress.js';
-import type { CleanImages, LongRunningOptions, ProgressCallback } from '../core/types.js';
+import { mapBatches } from '../../core/batching.js';
+import { assertClassifier, type Classifier } from '../../core/classifier.js';
+import { InvalidArgumentError, ShapeError } from '../../core/errors.js';
+import { report, throwIfAborted, yieldToEventLoop } from '../../core/progress.js';
+import type { CleanImages, LongRunningOptions, ProgressCallback } from '../../core/types.js';
 import {
   assertInRange,
   assertInteger,
@@ -28,12 +28,12 @@ import {
   assertOptionalSignal,
   assertPositiveInteger,
   shapesEqual,
-} from '../core/checks.js';
-import { resolveOptions } from '../core/options.js';
-import { assertBatch, assertTensor } from '../core/validate.js';
-import { checkProbabilities } from '../core/predictions.js';
-import { cleanImagesTensor } from '../core/validate.js';
-import { assertFrr, thresholdUnchecked, type ThresholdMethod } from '../stats/thresholds.js';
+} from '../../core/checks.js';
+import { resolveOptions } from '../../core/options.js';
+import { assertBatch, assertTensor } from '../../core/validate.js';
+import { checkProbabilities } from '../../core/predictions.js';
+import { cleanImagesTensor } from '../../core/validate.js';
+import { assertFrr, thresholdUnchecked, type ThresholdMethod } from '../../stats/thresholds.js';
 
 /**
  * A squeezer (plain data):

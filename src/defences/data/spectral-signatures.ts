@@ -17,7 +17,7 @@
  *
  * @packageDocumentation
  */
-import { argmaxRows, DEFAULT_BATCH_SIZE, predictProbabilities } from '../core/batching.js';
+import { argmaxRows, DEFAULT_BATCH_SIZE, predictProbabilities } from '../../core/batching.js';
 import {
   findLayer,
   lastHiddenLayer,
@@ -25,11 +25,11 @@ import {
   type Classifier,
   type LayeredClassifier,
   type TrainableClassifier,
-} from '../core/classifier.js';
-import { InvalidArgumentError, ShapeError } from '../core/errors.js';
-import { throwIfAborted, report as progress, yieldToEventLoop } from '../core/progress.js';
-import { makeRng } from '../core/rng.js';
-import type { LabeledData, LongRunningOptions, ProgressCallback } from '../core/types.js';
+} from '../../core/classifier.js';
+import { InvalidArgumentError, ShapeError } from '../../core/errors.js';
+import { throwIfAborted, report as progress, yieldToEventLoop } from '../../core/progress.js';
+import { makeRng } from '../../core/rng.js';
+import type { LabeledData, LongRunningOptions, ProgressCallback } from '../../core/types.js';
 import {
   assertFiniteNumber,
   assertInRange,
@@ -37,18 +37,12 @@ import {
   assertOptionalFunction,
   assertOptionalSignal,
   assertPositiveInteger,
-} from '../core/checks.js';
-import { resolveOptions } from '../core/options.js';
-import { assertLabeledData } from '../core/validate.js';
-import { centred, columnMeans, selectRows, type RowMatrix } from '../stats/matrix.js';
-import { principalAxes } from '../stats/pca.js';
-import {
-  assertDataReport,
-  layerActivations,
-  retrainOnKept,
-  splitFlagged,
-  type DataRepairResult,
-} from './data-defence-common.js';
+} from '../../core/checks.js';
+import { resolveOptions } from '../../core/options.js';
+import { assertLabeledData } from '../../core/validate.js';
+import { centred, columnMeans, selectRows, type RowMatrix } from '../../stats/matrix.js';
+import { principalAxes } from '../../stats/pca.js';
+import { assertDataReport, layerActivations, retrainOnKept, splitFlagged, type DataRepairResult } from './shared.js';
 
 /** Options of {@link detect}. */
 export interface SpectralSignaturesOptions extends LongRunningOptions {

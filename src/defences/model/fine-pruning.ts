@@ -12,7 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-import { DEFAULT_BATCH_SIZE, collectBatches } from '../core/batching.js';
+import { DEFAULT_BATCH_SIZE, collectBatches } from '../../core/batching.js';
 import {
   convLayers,
   findLayer,
@@ -22,11 +22,11 @@ import {
   type LayerInfo,
   type MaskableClassifier,
   type TrainableClassifier,
-} from '../core/classifier.js';
-import { AbortError, InvalidArgumentError, LayerNotFoundError } from '../core/errors.js';
-import { LayersModelClassifier } from '../core/layers-model.js';
-import { report, throwIfAborted, yieldToEventLoop } from '../core/progress.js';
-import type { LabeledData, LongRunningOptions, ProgressCallback } from '../core/types.js';
+} from '../../core/classifier.js';
+import { AbortError, InvalidArgumentError, LayerNotFoundError } from '../../core/errors.js';
+import { LayersModelClassifier } from '../../core/layers-model.js';
+import { report, throwIfAborted, yieldToEventLoop } from '../../core/progress.js';
+import type { LabeledData, LongRunningOptions, ProgressCallback } from '../../core/types.js';
 import {
   assertFraction,
   assertInteger,
@@ -36,10 +36,10 @@ import {
   assertPositiveInteger,
   assertFiniteNumber,
   assertInRange,
-} from '../core/checks.js';
-import { resolveOptions } from '../core/options.js';
-import { assertLabeledData } from '../core/validate.js';
-import { predictLabelsUnchecked } from '../metrics/predict.js';
+} from '../../core/checks.js';
+import { resolveOptions } from '../../core/options.js';
+import { assertLabeledData } from '../../core/validate.js';
+import { predictLabelsUnchecked } from '../../metrics/predict.js';
 
 /** Which defence {@link repair} runs. */
 export type FinePruningMode = 'fine-pruning' | 'pruning' | 'fine-tuning';

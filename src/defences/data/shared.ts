@@ -8,12 +8,12 @@
  */
 import type * as tf from '@tensorflow/tfjs-core';
 
-import { collectBatches, gatherData, predictProbabilities } from '../core/batching.js';
-import type { FitHistory, LayeredClassifier, TrainableClassifier } from '../core/classifier.js';
-import { AbortError, InvalidArgumentError, ShapeError } from '../core/errors.js';
-import { report, throwIfAborted } from '../core/progress.js';
-import type { LabeledData, ProgressCallback } from '../core/types.js';
-import type { RowMatrix } from '../stats/matrix.js';
+import { collectBatches, gatherData, predictProbabilities } from '../../core/batching.js';
+import type { FitHistory, LayeredClassifier, TrainableClassifier } from '../../core/classifier.js';
+import { AbortError, InvalidArgumentError, ShapeError } from '../../core/errors.js';
+import { report, throwIfAborted } from '../../core/progress.js';
+import type { LabeledData, ProgressCallback } from '../../core/types.js';
+import type { RowMatrix } from '../../stats/matrix.js';
 
 /**
  * Activations of `layer` for every row of `x` as a float64 row-major matrix,
