@@ -132,11 +132,85 @@ export interface TrainableClassifier extends Classifier {
   dispose(): void;
 }
 
+/**
+ * A masked classifier whose masks can be rewritten in place (Fine-Pruning
+ * tries many masks on one copy). Optional: without it a defence makes a new
+ * `withUnitMask` copy per mask.
+ */
+export interface MaskUpdatableClassifier extends MaskableClassifier {
+  /** The factors of the unit mask on `layer` (a copy), or `undefined` when the layer has none. */
+  unitMask(layer: string): Float32Array | undefined;
+  /**
+   * Replaces the factors of the unit mask on `layer` (which a `withUnitMask`
+   * call must have added) by `keep`, in place.
+   */
+  setUnitMask(layer: string, keep: ArrayLike<number>): void;
+}
+
+/** Per-unit coefficients on one perturbed layer of a {@link PerturbedForward}. */
+export interface UnitCoefficients {
+  /** Multiplies each unit's weighted input `w·x` (shape `[units]`, or broadcastable to the layer's output). */
+  readonly weight: tf.Tensor;
+  /** Multiplies each unit's bias; `null` leaves the biases as they are. */
+  readonly bias: tf.Tensor | null;
+}
+
+/**
+ * A differentiable forward pass whose chosen conv/dense layers take per-unit
+ * coefficients (ANP's neuron masks and perturbations).
+ */
+export interface PerturbedForward {
+  /** The perturbed layers, in the order `forward` takes coefficients. */
+  readonly layers: readonly string[];
+  /** Units of each perturbed layer. */
+  readonly units: readonly number[];
+  /** Whether each perturbed layer has a bias. */
+  readonly hasBias: readonly boolean[];
+  /** True when `forward` returns logits (a final softmax dropped, or a logits model), false for probabilities. */
+  readonly outputsLogits: boolean;
+  /**
+   * The model's output for `x` with `coefficients[j]` on `layers[j]` (null
+   * or missing: unperturbed). Built from tf ops; the caller owns the result.
+   */
+  forward(x: tf.Tensor, coefficients: ReadonlyArray<UnitCoefficients | null>): tf.Tensor2D;
+}
+
+/** The `perturb` capability: a per-unit perturbed forward pass and per-unit weight scaling. */
+export interface PerturbableClassifier extends LayeredClassifier, TrainableClassifier {
+  /**
+   * The forward pass with per-unit coefficients on `layers` (conv or dense).
+   *
+   * @param layers - The layers to perturb.
+   * @param fn - The public function asking, named in errors.
+   * @throws {@link UnsupportedError} for a model the pass cannot re-compute.
+   */
+  perturbedForward(layers: readonly string[], fn?: string): PerturbedForward;
+  /**
+   * An independent copy whose named layers' kernels are multiplied per
+   * output unit by `scales[layer]` (0 removes a unit's weights; biases are
+   * kept). The original is unchanged.
+   */
+  withScaledKernels(scales: Readonly<Record<string, ArrayLike<number>>>): this;
+}
+
 /** A classifier with every capability (what {@link fromLayersModel} returns). */
 export type FullClassifier = MaskableClassifier & TrainableClassifier;
 
 /** Names of the optional capabilities. */
-export type Capability = 'layers' | 'mask' | 'train';
+export type Capability = 'layers' | 'mask' | 'train' | 'perturb';
+
+/** The interface each {@link Capability} stands for. */
+export interface CapabilityInterfaces {
+  layers: LayeredClassifier;
+  mask: MaskableClassifier;
+  train: TrainableClassifier;
+  perturb: PerturbableClassifier;
+}
+
+type Intersect<U> = (U extends unknown ? (k: U) => void : never) extends (k: infer I) => void ? I : never;
+
+/** A classifier with every capability in `N`. */
+export type WithCapabilities<N extends readonly Capability[]> = Classifier & Intersect<CapabilityInterfaces[N[number]]>;
 
 /** True if `c` can report layers and activations. */
 export function hasLayers(c: Classifier): c is LayeredClassifier {
@@ -150,6 +224,23 @@ export function isMaskable(c: Classifier): c is MaskableClassifier {
 }
 
 /** True if `c` can be cloned and trained. */
+/** Whether `c` can rewrite its unit masks in place ({@link MaskUpdatableClassifier}). */
+export function canUpdateMask(c: Classifier): c is MaskUpdatableClassifier {
+  const x = c as Partial<MaskUpdatableClassifier>;
+  return isMaskable(c) && typeof x.setUnitMask === 'function' && typeof x.unitMask === 'function';
+}
+
+/** Whether `c` has the `perturb` capability ({@link PerturbableClassifier}). */
+export function isPerturbable(c: Classifier): c is PerturbableClassifier {
+  const x = c as Partial<PerturbableClassifier>;
+  return (
+    hasLayers(c) &&
+    isTrainable(c) &&
+    typeof x.perturbedForward === 'function' &&
+    typeof x.withScaledKernels === 'function'
+  );
+}
+
 export function isTrainable(c: Classifier): c is TrainableClassifier {
   const x = c as Partial<TrainableClassifier>;
   return typeof x.clone === 'function' && typeof x.fit === 'function' && typeof x.dispose === 'function';
@@ -179,30 +270,32 @@ export function assertClassifier(fn: string, arg: string, value: unknown): asser
  *
  * @throws {@link CapabilityError}
  */
-export function requireCapabilities(
+export function requireCapabilities<const N extends readonly Capability[]>(
   fn: string,
   arg: string,
-  classifier: Classifier,
-  needs: readonly Capability[],
-): void {
+  classifier: unknown,
+  needs: N,
+): asserts classifier is WithCapabilities<N> {
   assertClassifier(fn, arg, classifier);
   for (const need of needs) {
-    const ok =
-      need === 'layers' ? hasLayers(classifier) : need === 'mask' ? isMaskable(classifier) : isTrainable(classifier);
-    if (!ok) {
-      const what =
-        need === 'layers'
-          ? 'layers + activations(x, layer)'
-          : need === 'mask'
-            ? 'withUnitMask(layer, keep)'
-            : 'clone() + fit(data, options) + dispose()';
+    if (!CAPABILITY_CHECKS[need].has(classifier)) {
       throw new CapabilityError(
         { fn, arg },
-        `needs the '${need}' capability (${what}); wrap a tfjs-layers model with fromLayersModel() to get it`,
+        `needs the '${need}' capability (${CAPABILITY_CHECKS[need].what}); wrap a tfjs-layers model with fromLayersModel() to get it`,
       );
     }
   }
 }
+
+const CAPABILITY_CHECKS: Readonly<Record<Capability, { has: (c: Classifier) => boolean; what: string }>> = {
+  layers: { has: hasLayers, what: 'layers + activations(x, layer)' },
+  mask: { has: isMaskable, what: 'withUnitMask(layer, keep)' },
+  train: { has: isTrainable, what: 'clone() + fit(data, options) + dispose()' },
+  perturb: {
+    has: isPerturbable,
+    what: 'perturbedForward(layers) + withScaledKernels(scales), as a LayersModelClassifier has',
+  },
+};
 
 /**
  * Looks up a layer by name, with a helpful error listing the available ones.

@@ -13,6 +13,12 @@ export type {
   MaskableClassifier,
   TrainableClassifier,
   FullClassifier,
+  MaskUpdatableClassifier,
+  PerturbableClassifier,
+  PerturbedForward,
+  UnitCoefficients,
+  CapabilityInterfaces,
+  WithCapabilities,
   LayerInfo,
   LayerKind,
   ActivationOptions,
@@ -24,6 +30,8 @@ export {
   hasLayers,
   isMaskable,
   isTrainable,
+  canUpdateMask,
+  isPerturbable,
   assertClassifier,
   requireCapabilities,
   findLayer,
@@ -38,6 +46,7 @@ export {
   FIT_DEFAULTS,
 } from './layers-model.js';
 export type { FromLayersModelOptions, ModelOutput } from './layers-model.js';
+export { PERTURBABLE_LAYER_CLASSES } from './perturb.js';
 export { UnitMask, registerCustomLayers } from './unit-mask-layer.js';
 export type { UnitMaskArgs } from './unit-mask-layer.js';
 export {

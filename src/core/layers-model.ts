@@ -17,10 +17,14 @@ import type {
   LayerInfo,
   LayeredClassifier,
   LayerKind,
+  MaskUpdatableClassifier,
+  PerturbableClassifier,
+  PerturbedForward,
 } from './classifier.js';
 import { findLayer } from './classifier.js';
 import { InvalidArgumentError, NonFiniteError, ShapeError, UnsupportedError } from './errors.js';
 import { report, throwIfAborted, yieldToEventLoop } from './progress.js';
+import { perturbedForwardOf, scaleKernelsInPlace } from './perturb.js';
 import { makeRng } from './rng.js';
 import type { LabeledData } from './types.js';
 import { registerCustomLayers, UnitMask } from './unit-mask-layer.js';
@@ -105,6 +109,28 @@ const KIND_BY_CLASS: Readonly<Record<string, LayerKind>> = {
 
 const MASK_SUFFIX = '__unit_mask';
 
+/** Checks per-unit factors: an array of `units` finite numbers. */
+function checkFactors(
+  fn: string,
+  arg: string,
+  keep: unknown,
+  units: number,
+  layer: string,
+): asserts keep is ArrayLike<number> {
+  if (keep === null || typeof keep !== 'object' || typeof (keep as ArrayLike<unknown>).length !== 'number') {
+    throw new InvalidArgumentError({ fn, arg, value: keep }, 'must be an array of per-unit factors');
+  }
+  const k = keep as ArrayLike<unknown>;
+  if (k.length !== units) {
+    throw new ShapeError({ fn, arg, value: keep }, `must have one factor per unit of '${layer}' (${units})`);
+  }
+  for (let i = 0; i < k.length; i++) {
+    if (typeof k[i] !== 'number' || !Number.isFinite(k[i])) {
+      throw new NonFiniteError({ fn, arg: `${arg}[${i}]`, value: k[i] }, 'must be a finite number');
+    }
+  }
+}
+
 type ConfigDict = tf.serialization.ConfigDict;
 interface LayerConfigEntry {
   className: string;
@@ -187,7 +213,7 @@ function reseedInitializers(node: unknown, rng: ReturnType<typeof makeRng>): voi
  * A tfjs-layers model as a classifier with every capability. Create with
  * {@link fromLayersModel}.
  */
-export class LayersModelClassifier implements FullClassifier {
+export class LayersModelClassifier implements FullClassifier, MaskUpdatableClassifier, PerturbableClassifier {
   /** The wrapped model. Training through {@link fit} changes its weights. */
   readonly model: tfl.LayersModel;
   readonly inputShape: readonly number[];
@@ -274,20 +300,7 @@ export class LayersModelClassifier implements FullClassifier {
   withUnitMask(layer: string, keep: ArrayLike<number>): LayersModelClassifier {
     const fn = 'withUnitMask';
     const info = findLayer(fn, 'layer', this, layer);
-    if (keep === null || typeof keep !== 'object' || typeof keep.length !== 'number') {
-      throw new InvalidArgumentError({ fn, arg: 'keep', value: keep }, 'must be an array of per-unit factors');
-    }
-    if (keep.length !== info.units) {
-      throw new ShapeError(
-        { fn, arg: 'keep', value: keep },
-        `must have one factor per unit of '${layer}' (${info.units})`,
-      );
-    }
-    for (let i = 0; i < keep.length; i++) {
-      if (typeof keep[i] !== 'number' || !Number.isFinite(keep[i])) {
-        throw new NonFiniteError({ fn, arg: `keep[${i}]`, value: keep[i] }, 'must be a finite number');
-      }
-    }
+    checkFactors(fn, 'keep', keep, info.units, layer);
     if (info.kind === 'mask') {
       throw new InvalidArgumentError(
         { fn, arg: 'layer', value: layer },
@@ -337,6 +350,77 @@ export class LayersModelClassifier implements FullClassifier {
     const maskLayer = clone.getLayer(maskName);
     tf.tidy(() => maskLayer.setWeights([tf.tensor1d(factors, 'float32')]));
     return new LayersModelClassifier(clone, this.output, true);
+  }
+
+  /**
+   * The factors of the unit mask that {@link withUnitMask} put on `layer` (a
+   * copy), or `undefined` if the layer has no mask.
+   *
+   * @throws {@link LayerNotFoundError} for an unknown layer.
+   */
+  unitMask(layer: string): Float32Array | undefined {
+    findLayer('unitMask', 'layer', this, layer);
+    const maskName = `${layer}${MASK_SUFFIX}`;
+    if (!this.layers.some((l) => l.name === maskName)) return undefined;
+    return Float32Array.from(this.model.getLayer(maskName).getWeights()[0]!.dataSync());
+  }
+
+  /**
+   * Replaces, in place, the factors of the unit mask on `layer` (added by
+   * {@link withUnitMask}) by `keep`.
+   *
+   * @throws {@link LayerNotFoundError} for an unknown layer, {@link InvalidArgumentError}
+   *   if it has no mask, {@link ShapeError} / {@link NonFiniteError} for a bad `keep`.
+   */
+  setUnitMask(layer: string, keep: ArrayLike<number>): void {
+    const fn = 'setUnitMask';
+    const info = findLayer(fn, 'layer', this, layer);
+    checkFactors(fn, 'keep', keep, info.units, layer);
+    const maskName = `${layer}${MASK_SUFFIX}`;
+    if (!this.layers.some((l) => l.name === maskName)) {
+      throw new InvalidArgumentError(
+        { fn, arg: 'layer', value: layer },
+        'has no unit mask (add one with withUnitMask)',
+      );
+    }
+    const maskLayer = this.model.getLayer(maskName);
+    tf.tidy(() => maskLayer.setWeights([tf.tensor1d(Float32Array.from(keep), 'float32')]));
+  }
+
+  /**
+   * The forward pass re-computed from the layers' weights, with per-unit
+   * coefficients on `layers` (each a Conv2D or Dense layer). Supports linear
+   * chains of the layer classes in `PERTURBABLE_LAYER_CLASSES`.
+   *
+   * @throws {@link UnsupportedError} naming the layer or topology it cannot re-compute.
+   */
+  perturbedForward(layers: readonly string[], fn = 'perturbedForward'): PerturbedForward {
+    return perturbedForwardOf(this.model, this.output === 'logits', layers, fn);
+  }
+
+  /**
+   * An independent copy whose named layers' kernels are multiplied per output
+   * unit by `scales[layer]` (biases kept); the original is unchanged.
+   *
+   * @throws {@link LayerNotFoundError} for an unknown layer, {@link ShapeError} /
+   *   {@link NonFiniteError} for bad factors.
+   */
+  withScaledKernels(scales: Readonly<Record<string, ArrayLike<number>>>): this {
+    const fn = 'withScaledKernels';
+    const checked = new Map<string, Float32Array>();
+    for (const [name, keep] of Object.entries(scales)) {
+      const info = findLayer(fn, 'scales', this, name);
+      checkFactors(fn, `scales.${name}`, keep, info.units, name);
+      checked.set(name, Float32Array.from(keep));
+    }
+    const copy = this.clone();
+    try {
+      scaleKernelsInPlace(copy.model, checked);
+    } catch (e) {
+      copy.dispose();
+      throw e;
+    }
+    return copy;
   }
 
   /** An independent deep copy (own weights). */

@@ -6,7 +6,7 @@
  *
  * @packageDocumentation
  */
-import type { Classifier, FullClassifier } from '../core/classifier.js';
+import type { Classifier } from '../core/classifier.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import type { LabeledData } from '../core/types.js';
 import * as activationClustering from '../defences/data/activation-clustering/index.js';
@@ -199,12 +199,8 @@ export function anpStep(options?: anp.AnpOptions): Step<AnpStepReport> {
     name: 'ANP',
     run: async (state, ctx) => {
       const clean = need(fn, state, 'clean');
-      const { classifier, ...report } = await anp.repair(
-        state.classifier as Parameters<typeof anp.repair>[0],
-        clean,
-        withContext(options, ctx),
-      );
-      return { classifier: classifier as FullClassifier, report };
+      const { classifier, ...report } = await anp.repair(state.classifier, clean, withContext(options, ctx));
+      return { classifier, report };
     },
   };
 }

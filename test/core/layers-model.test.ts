@@ -127,6 +127,57 @@ describe('fromLayersModel', () => {
     }
   });
 
+  it('setUnitMask rewrites a mask in place, as a fresh withUnitMask copy would compute; unitMask reads it', async () => {
+    const model = tinyConvModel(4);
+    const clf = fromLayersModel(model);
+    const start = tf.memory().numTensors;
+    assert.equal(clf.unitMask('conv1'), undefined);
+    const masked = clf.withUnitMask('conv1', [1, 1, 1, 1]);
+    masked.setUnitMask('conv1', [0, 1, 0.25, 1]);
+    assert.deepEqual(Array.from(masked.unitMask('conv1')!), [0, 1, 0.25, 1]);
+    const fresh = clf.withUnitMask('conv1', [0, 1, 0.25, 1]);
+    assert.deepEqual(await take(masked.predict(data.x)), await take(fresh.predict(data.x)));
+    assert.throws(() => clf.setUnitMask('conv1', [1, 1, 1, 1]), isCode('INVALID_ARGUMENT', /withUnitMask/));
+    assert.throws(() => masked.setUnitMask('conv1', [1, 1]), isCode('SHAPE_MISMATCH', /'keep'/));
+    assert.throws(() => masked.setUnitMask('conv1', [1, Infinity, 1, 1]), isCode('NON_FINITE', /keep\[1\]/));
+    assert.throws(() => masked.unitMask('nope'), isCode('LAYER_NOT_FOUND', /nope/));
+    masked.dispose();
+    fresh.dispose();
+    assert.equal(tf.memory().numTensors, start);
+    model.dispose();
+  });
+
+  it("perturbedForward reproduces predict; coefficients scale units; withScaledKernels zeroes a unit's weights", async () => {
+    const model = tinyConvModel(5);
+    const clf = fromLayersModel(model);
+    const start = tf.memory().numTensors;
+    const net = clf.perturbedForward(['conv1', 'dense1']);
+    assert.deepEqual(net.layers, ['conv1', 'dense1']);
+    assert.deepEqual(net.units, [4, 8]);
+    assert.deepEqual(net.hasBias, [true, true]);
+    assert.equal(net.outputsLogits, true); // the softmax of the last layer is dropped
+    const mine = await take(tf.tidy(() => tf.softmax(net.forward(data.x, []))));
+    const theirs = await take(clf.predict(data.x));
+    for (let i = 0; i < mine.length; i++) assert.ok(Math.abs(mine[i]! - theirs[i]!) < 1e-5);
+    // a zero weight coefficient (biases kept) computes what zeroing the unit's kernel does
+    const keep = [1, 0, 1, 1];
+    const scaled = clf.withScaledKernels({ conv1: keep });
+    const viaCoeffs = await take(
+      tf.tidy(() => tf.softmax(net.forward(data.x, [{ weight: tf.tensor1d(keep), bias: null }, null]))),
+    );
+    const viaKernels = await take(scaled.predict(data.x));
+    for (let i = 0; i < viaKernels.length; i++) assert.ok(Math.abs(viaCoeffs[i]! - viaKernels[i]!) < 1e-5);
+    // the original is unchanged
+    assert.deepEqual(await take(clf.predict(data.x)), theirs);
+    scaled.dispose();
+    assert.equal(tf.memory().numTensors, start);
+    assert.throws(() => clf.withScaledKernels({ conv1: [1, 1] }), isCode('SHAPE_MISMATCH', /scales\.conv1/));
+    assert.throws(() => clf.withScaledKernels({ nope: [1] }), isCode('LAYER_NOT_FOUND', /nope/));
+    assert.throws(() => clf.perturbedForward(['pool1']), isCode('UNSUPPORTED', /Conv2D or Dense/));
+    assert.equal(tf.memory().numTensors, start);
+    model.dispose();
+  });
+
   it('fit trains a clone; the original stays bit-identical; seeded fits are identical', async () => {
     const model = tinyConvModel(5);
     const clf = fromLayersModel(model);

@@ -23,19 +23,27 @@
  * @packageDocumentation
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type * as tfl from '@tensorflow/tfjs-layers';
 
 import { DEFAULT_BATCH_SIZE } from '../../core/batching.js';
-import { requireCapabilities, type LayerInfo } from '../../core/classifier.js';
 import {
-  CapabilityError,
+  requireCapabilities,
+  type Classifier,
+  type LayerInfo,
+  type LayeredClassifier,
+  type MaskableClassifier,
+  type PerturbableClassifier,
+  type PerturbedForward,
+  type TrainableClassifier,
+  type UnitCoefficients,
+} from '../../core/classifier.js';
+import { PERTURBABLE_LAYER_CLASSES } from '../../core/perturb.js';
+import {
   InvalidArgumentError,
   LayerNotFoundError,
   NonFiniteError,
   ShapeError,
   UnsupportedError,
 } from '../../core/errors.js';
-import { LayersModelClassifier } from '../../core/layers-model.js';
 import { report, throwIfAborted, yieldToEventLoop } from '../../core/progress.js';
 import { makeRng, type Rng } from '../../core/rng.js';
 import type { LabeledData, LongRunningOptions, ProgressCallback } from '../../core/types.js';
@@ -54,29 +62,7 @@ import { assertLabeledData } from '../../core/validate.js';
 import { predictLabelsUnchecked } from '../../metrics/predict.js';
 
 /** tfjs-layers classes ANP can run (re-implement) in its forward pass. */
-export const ANP_SUPPORTED_LAYERS: readonly string[] = Object.freeze([
-  'InputLayer',
-  'Conv2D',
-  'Dense',
-  'MaxPooling2D',
-  'AveragePooling2D',
-  'GlobalMaxPooling2D',
-  'GlobalAveragePooling2D',
-  'Flatten',
-  'Reshape',
-  'Activation',
-  'ReLU',
-  'LeakyReLU',
-  'ELU',
-  'Softmax',
-  'Dropout',
-  'SpatialDropout1D',
-  'GaussianNoise',
-  'GaussianDropout',
-  'AlphaDropout',
-  'BatchNormalization',
-  'BackdoorKitUnitMask',
-]);
+export const ANP_SUPPORTED_LAYERS: readonly string[] = PERTURBABLE_LAYER_CLASSES;
 
 /** How the selected units are removed from the returned classifier. */
 export type AnpPruning = 'weights' | 'mask';
@@ -189,297 +175,31 @@ export interface AnpReport {
 }
 
 /** What {@link repair} returns. */
-export interface AnpResult extends AnpReport {
-  /** The pruned classifier: a new copy the caller owns; the input classifier is unchanged. */
-  readonly classifier: LayersModelClassifier;
+export interface AnpResult<C extends Classifier = AnpClassifier> extends AnpReport {
+  /**
+   * The pruned classifier: a new copy of the input's kind (kernels scaled,
+   * or unit masks added) that the caller owns; the input is unchanged.
+   */
+  readonly classifier: C;
 }
+
+/** What ANP returns: a layered, trainable copy (weights scaled, or unit masks added). */
+export type AnpClassifier = LayeredClassifier & TrainableClassifier;
 
 const FN = 'anp.repair';
 
-// ---------------------------------------------------------------------------
-// The forward pass, re-implemented from the layers' weights.
-
-type Activation = (x: tf.Tensor) => tf.Tensor;
-
-const ACTIVATIONS: Readonly<Record<string, Activation>> = {
-  linear: (x) => x,
-  relu: (x) => tf.relu(x),
-  relu6: (x) => tf.relu6(x),
-  sigmoid: (x) => tf.sigmoid(x),
-  tanh: (x) => tf.tanh(x),
-  softmax: (x) => tf.softmax(x),
-  elu: (x) => tf.elu(x),
-  selu: (x) => tf.selu(x),
-  softplus: (x) => tf.softplus(x),
-  softsign: (x) => tf.div(x, tf.add(1, tf.abs(x))),
-  swish: (x) => tf.mul(x, tf.sigmoid(x)),
-};
-
-/** One step of the chain. Affine steps carry the perturbable units. */
-interface Step {
-  readonly name: string;
-  readonly className: string;
-  /** For conv/dense: the linear map without bias. */
-  readonly linear?: (x: tf.Tensor) => tf.Tensor;
-  readonly bias?: tf.Tensor1D | null;
-  readonly activation?: string;
-  readonly units?: number;
-  /** For every other layer: the whole computation. */
-  readonly apply?: (x: tf.Tensor) => tf.Tensor;
+/** Mean cross-entropy of the perturbed forward pass against one-hot labels. */
+function lossOf(
+  network: PerturbedForward,
+  x: tf.Tensor,
+  oneHot: tf.Tensor2D,
+  coeffs: ReadonlyArray<UnitCoefficients | null>,
+): tf.Scalar {
+  const out = network.forward(x, coeffs);
+  if (network.outputsLogits) return tf.losses.softmaxCrossEntropy(oneHot, out) as tf.Scalar;
+  const p = tf.clipByValue(out, 1e-7, 1 - 1e-7);
+  return tf.neg(tf.mean(tf.sum(tf.mul(oneHot, tf.log(p)), -1))) as tf.Scalar;
 }
-
-/** Per-unit coefficients for one affine step: scale of w·x, scale of b. */
-interface Coefficients {
-  readonly weight: tf.Tensor;
-  readonly bias: tf.Tensor | null;
-}
-
-function weightOf(layer: tfl.layers.Layer, suffix: string): tf.Tensor | null {
-  const v = layer.weights.find((w) => w.originalName.endsWith(`/${suffix}`) || w.originalName === suffix);
-  return v === undefined ? null : v.read();
-}
-
-function activationOf(layer: tfl.layers.Layer, name: unknown): string {
-  const key = typeof name === 'string' ? name : 'linear';
-  if (!(key in ACTIVATIONS)) {
-    throw new UnsupportedError(
-      { fn: FN, arg: 'classifier', value: `${layer.getClassName()} '${layer.name}' activation '${key}'` },
-      `uses an activation ANP cannot re-compute (supported: ${Object.keys(ACTIVATIONS).join(', ')})`,
-    );
-  }
-  return key;
-}
-
-function pair(v: unknown, fallback: number): [number, number] {
-  if (Array.isArray(v)) return [Number(v[0] ?? fallback), Number(v[1] ?? v[0] ?? fallback)];
-  if (typeof v === 'number') return [v, v];
-  return [fallback, fallback];
-}
-
-function unsupported(layer: tfl.layers.Layer, detail: string): never {
-  throw new UnsupportedError(
-    { fn: FN, arg: 'classifier', value: `${layer.getClassName()} '${layer.name}'` },
-    `has a layer ANP cannot run: ${detail}`,
-  );
-}
-
-/** Compiles one layer into a {@link Step}, or throws UnsupportedError naming its class. */
-function compileLayer(layer: tfl.layers.Layer): Step | null {
-  const cls = layer.getClassName();
-  const cfg = layer.getConfig() as Record<string, unknown>;
-  const name = layer.name;
-  if (cfg.dataFormat !== undefined && cfg.dataFormat !== 'channelsLast') {
-    unsupported(layer, `dataFormat '${String(cfg.dataFormat)}' (only channelsLast)`);
-  }
-  switch (cls) {
-    case 'InputLayer':
-      return null;
-    case 'Conv2D': {
-      const kernel = weightOf(layer, 'kernel') as tf.Tensor4D;
-      const padding = cfg.padding as string;
-      if (padding !== 'valid' && padding !== 'same') unsupported(layer, `padding '${padding}'`);
-      const strides = pair(cfg.strides, 1);
-      const dilations = pair(cfg.dilationRate, 1);
-      return {
-        name,
-        className: cls,
-        linear: (x) => tf.conv2d(x as tf.Tensor4D, kernel, strides, padding as 'valid' | 'same', 'NHWC', dilations),
-        bias: cfg.useBias === false ? null : (weightOf(layer, 'bias') as tf.Tensor1D),
-        activation: activationOf(layer, cfg.activation),
-        units: kernel.shape[3],
-      };
-    }
-    case 'Dense': {
-      const kernel = weightOf(layer, 'kernel') as tf.Tensor2D;
-      const [inDim, units] = kernel.shape;
-      return {
-        name,
-        className: cls,
-        linear: (x) => {
-          if (x.rank === 2) return tf.matMul(x as tf.Tensor2D, kernel);
-          const flat = tf.matMul(tf.reshape(x, [-1, inDim]), kernel);
-          return tf.reshape(flat, [...x.shape.slice(0, -1), units]);
-        },
-        bias: cfg.useBias === false ? null : (weightOf(layer, 'bias') as tf.Tensor1D),
-        activation: activationOf(layer, cfg.activation),
-        units,
-      };
-    }
-    case 'MaxPooling2D':
-    case 'AveragePooling2D': {
-      const size = pair(cfg.poolSize, 2);
-      const strides = cfg.strides === null || cfg.strides === undefined ? size : pair(cfg.strides, 1);
-      const padding = cfg.padding as 'valid' | 'same';
-      const pool = cls === 'MaxPooling2D' ? tf.maxPool : tf.avgPool;
-      return { name, className: cls, apply: (x) => pool(x as tf.Tensor4D, size, strides, padding) };
-    }
-    case 'GlobalMaxPooling2D':
-      return { name, className: cls, apply: (x) => tf.max(x, [1, 2]) };
-    case 'GlobalAveragePooling2D':
-      return { name, className: cls, apply: (x) => tf.mean(x, [1, 2]) };
-    case 'Flatten':
-      return { name, className: cls, apply: (x) => tf.reshape(x, [x.shape[0]!, -1]) };
-    case 'Reshape': {
-      const target = cfg.targetShape as number[];
-      return { name, className: cls, apply: (x) => tf.reshape(x, [x.shape[0]!, ...target]) };
-    }
-    case 'Activation': {
-      const act = ACTIVATIONS[activationOf(layer, cfg.activation)]!;
-      return { name, className: cls, activation: cfg.activation as string, apply: act };
-    }
-    case 'ReLU': {
-      const max = cfg.maxValue;
-      return {
-        name,
-        className: cls,
-        apply: (x) => (typeof max === 'number' ? tf.clipByValue(x, 0, max) : tf.relu(x)),
-      };
-    }
-    case 'LeakyReLU': {
-      const alpha = typeof cfg.alpha === 'number' ? cfg.alpha : 0.3;
-      return { name, className: cls, apply: (x) => tf.leakyRelu(x, alpha) };
-    }
-    case 'ELU': {
-      const alpha = typeof cfg.alpha === 'number' ? cfg.alpha : 1;
-      if (alpha !== 1) unsupported(layer, `ELU alpha ${alpha} (only 1)`);
-      return { name, className: cls, apply: (x) => tf.elu(x) };
-    }
-    case 'Softmax': {
-      const axis = typeof cfg.axis === 'number' ? cfg.axis : -1;
-      return { name, className: cls, activation: 'softmax', apply: (x) => tf.softmax(x, axis) };
-    }
-    case 'Dropout':
-    case 'SpatialDropout1D':
-    case 'GaussianNoise':
-    case 'GaussianDropout':
-    case 'AlphaDropout':
-      return { name, className: cls, apply: (x) => x };
-    case 'BatchNormalization': {
-      const axis = typeof cfg.axis === 'number' ? cfg.axis : -1;
-      const rank = (layer.outputShape as Array<number | null>).length;
-      if (axis !== -1 && axis !== rank - 1) unsupported(layer, `BatchNormalization axis ${axis} (only the last)`);
-      const eps = typeof cfg.epsilon === 'number' ? cfg.epsilon : 1e-3;
-      const gamma = weightOf(layer, 'gamma');
-      const beta = weightOf(layer, 'beta');
-      const mean = weightOf(layer, 'moving_mean');
-      const variance = weightOf(layer, 'moving_variance');
-      if (mean === null || variance === null) unsupported(layer, 'BatchNormalization without moving statistics');
-      return {
-        name,
-        className: cls,
-        apply: (x) => tf.batchNorm(x, mean, variance, beta ?? undefined, gamma ?? undefined, eps),
-      };
-    }
-    case 'BackdoorKitUnitMask': {
-      const mask = weightOf(layer, 'mask');
-      if (mask === null) unsupported(layer, 'UnitMask without its mask weight');
-      return { name, className: cls, apply: (x) => tf.mul(x, mask) };
-    }
-    default:
-      return unsupported(layer, `class ${cls} (supported: ${ANP_SUPPORTED_LAYERS.join(', ')})`);
-  }
-}
-
-/** The model as a chain of steps; checks the topology is linear. */
-function compileModel(model: tfl.LayersModel): Step[] {
-  const layers = model.layers;
-  const steps: Step[] = [];
-  let previous: tfl.layers.Layer | null = null;
-  for (const layer of layers) {
-    const isInput = layer.getClassName() === 'InputLayer';
-    if (!isInput) {
-      const nodes = layer.inboundNodes;
-      const inbound = nodes.length === 1 ? nodes[0]!.inboundLayers : [];
-      const ok =
-        nodes.length === 1 &&
-        inbound.length === 1 &&
-        (previous === null ? inbound[0]!.getClassName() === 'InputLayer' : inbound[0] === previous);
-      if (!ok) {
-        throw new UnsupportedError(
-          { fn: FN, arg: 'classifier', value: `${layer.getClassName()} '${layer.name}'` },
-          'must be a linear chain of layers (each layer fed by the one before it, used once); ANP cannot run branching models',
-        );
-      }
-      previous = layer;
-    }
-    const step = compileLayer(layer);
-    if (step !== null) steps.push(step);
-  }
-  const last = previous;
-  if (last === null || model.outputs[0]!.sourceLayer !== last) {
-    throw new UnsupportedError({ fn: FN, arg: 'classifier' }, 'must output the last layer of its chain');
-  }
-  return steps;
-}
-
-/**
- * The compiled network: `logits(x, coeffs)` runs the chain with per-unit
- * coefficients on the perturbable steps and returns the pre-softmax scores
- * when the model ends in a softmax (`outputsLogits` true), else the model's
- * raw output.
- */
-class Network {
-  readonly steps: Step[];
-  /** Index into `steps` of each perturbable step. */
-  readonly perturbable: number[];
-  /** Whether `forward` returns logits (a final softmax was dropped, or the model outputs logits). */
-  readonly outputsLogits: boolean;
-  private readonly dropFinalSoftmax: 'layer' | 'activation' | null;
-
-  constructor(classifier: LayersModelClassifier, perturbed: readonly string[]) {
-    this.steps = compileModel(classifier.model);
-    this.perturbable = perturbed.map((n) => this.steps.findIndex((s) => s.name === n));
-    const last = this.steps[this.steps.length - 1]!;
-    if (classifier.output === 'logits') {
-      this.dropFinalSoftmax = null;
-      this.outputsLogits = true;
-    } else if (last.apply !== undefined && last.activation === 'softmax') {
-      this.dropFinalSoftmax = 'layer';
-      this.outputsLogits = true;
-    } else if (last.linear !== undefined && last.activation === 'softmax') {
-      this.dropFinalSoftmax = 'activation';
-      this.outputsLogits = true;
-    } else {
-      this.dropFinalSoftmax = null;
-      this.outputsLogits = false;
-    }
-  }
-
-  /** Runs the chain; `coeffs[j]` applies to `steps[perturbable[j]]` (null: unperturbed). */
-  forward(x: tf.Tensor, coeffs: ReadonlyArray<Coefficients | null>): tf.Tensor2D {
-    let h = x;
-    const n = this.steps.length;
-    const coeffAt = new Map<number, Coefficients | null>();
-    this.perturbable.forEach((s, j) => coeffAt.set(s, coeffs[j] ?? null));
-    for (let i = 0; i < n; i++) {
-      const step = this.steps[i]!;
-      const isLast = i === n - 1;
-      if (step.apply !== undefined) {
-        if (isLast && this.dropFinalSoftmax === 'layer') continue;
-        h = step.apply(h);
-        continue;
-      }
-      let z = step.linear!(h);
-      const c = coeffAt.get(i) ?? null;
-      if (c !== null) z = tf.mul(z, c.weight);
-      if (step.bias !== null && step.bias !== undefined) {
-        z = tf.add(z, c !== null && c.bias !== null ? tf.mul(step.bias, c.bias) : step.bias);
-      }
-      h = isLast && this.dropFinalSoftmax === 'activation' ? z : ACTIVATIONS[step.activation!]!(z);
-    }
-    return h as tf.Tensor2D;
-  }
-
-  /** Mean cross-entropy of the forward pass against one-hot labels. */
-  loss(x: tf.Tensor, oneHot: tf.Tensor2D, coeffs: ReadonlyArray<Coefficients | null>): tf.Scalar {
-    const out = this.forward(x, coeffs);
-    if (this.outputsLogits) return tf.losses.softmaxCrossEntropy(oneHot, out) as tf.Scalar;
-    const p = tf.clipByValue(out, 1e-7, 1 - 1e-7);
-    return tf.neg(tf.mean(tf.sum(tf.mul(oneHot, tf.log(p)), -1))) as tf.Scalar;
-  }
-}
-
-// ---------------------------------------------------------------------------
 
 function resolveAnpOptions(options: unknown): typeof ANP_DEFAULTS {
   const o = resolveOptions(FN, ANP_DEFAULTS, options);
@@ -509,7 +229,7 @@ function resolveAnpOptions(options: unknown): typeof ANP_DEFAULTS {
 }
 
 /** The layers ANP perturbs: the named ones (checked), or every Conv2D/Dense but the last. */
-function resolvePerturbedLayers(classifier: LayersModelClassifier, names: readonly string[] | undefined): LayerInfo[] {
+function resolvePerturbedLayers(classifier: LayeredClassifier, names: readonly string[] | undefined): LayerInfo[] {
   const affine = classifier.layers.filter((l) => l.className === 'Conv2D' || l.className === 'Dense');
   if (names === undefined) {
     const chosen = affine.slice(0, -1);
@@ -543,7 +263,11 @@ function resolvePerturbedLayers(classifier: LayersModelClassifier, names: readon
  * Self-check: the re-implemented forward pass must reproduce the model's own
  * predictions on a few samples, or ANP would optimise a different network.
  */
-async function checkForward(classifier: LayersModelClassifier, network: Network, x: tf.Tensor4D): Promise<void> {
+async function checkForward(
+  classifier: PerturbableClassifier,
+  network: PerturbedForward,
+  x: tf.Tensor4D,
+): Promise<void> {
   const k = Math.min(x.shape[0], 16);
   const diff = tf.tidy(() => {
     const xb = tf.slice(x, [0, 0, 0, 0], [k, -1, -1, -1]);
@@ -561,7 +285,7 @@ async function checkForward(classifier: LayersModelClassifier, network: Network,
   }
 }
 
-async function accuracyOf(classifier: LayersModelClassifier, data: LabeledData, batchSize: number): Promise<number> {
+async function accuracyOf(classifier: LayeredClassifier, data: LabeledData, batchSize: number): Promise<number> {
   const pred = await predictLabelsUnchecked(FN, classifier, data.x, batchSize);
   let hit = 0;
   for (let i = 0; i < pred.length; i++) if (pred[i] === data.y[i]) hit++;
@@ -592,43 +316,29 @@ function selectPruned(
 
 /** A copy of `classifier` with the pruned units removed as `how` says. */
 function buildPruned(
-  classifier: LayersModelClassifier,
+  fn: string,
+  classifier: PerturbableClassifier,
   masks: AnpLayerMask[],
   pruned: AnpPrunedUnit[],
   how: AnpPruning,
-): LayersModelClassifier {
+): AnpClassifier {
   const keepOf = new Map<string, Float32Array>();
   for (const m of masks) keepOf.set(m.layer, new Float32Array(m.values.length).fill(1));
   for (const p of pruned) keepOf.get(p.layer)![p.unit] = 0;
+  const changed = masks.filter((m) => !keepOf.get(m.layer)!.every((v) => v === 1));
   if (how === 'mask') {
-    let current = classifier;
-    for (const m of masks) {
-      const keep = keepOf.get(m.layer)!;
-      if (keep.every((v) => v === 1)) continue;
-      const next = current.withUnitMask(m.layer, keep);
-      if (current !== classifier) current.dispose();
+    requireCapabilities(fn, 'classifier', classifier, ['mask']);
+    let current: (MaskableClassifier & TrainableClassifier) | undefined;
+    for (const m of changed) {
+      const next = (current ?? classifier).withUnitMask(m.layer, keepOf.get(m.layer)!);
+      current?.dispose();
       current = next;
     }
-    return current === classifier ? classifier.clone() : current;
+    return current ?? classifier.clone();
   }
-  const copy = classifier.clone();
-  try {
-    for (const m of masks) {
-      const keep = keepOf.get(m.layer)!;
-      if (keep.every((v) => v === 1)) continue;
-      const layer = copy.model.getLayer(m.layer);
-      tf.tidy(() => {
-        const keepT = tf.tensor1d(keep, 'float32');
-        layer.setWeights(
-          layer.getWeights().map((w, i) => (layer.weights[i]!.originalName.endsWith('/kernel') ? tf.mul(w, keepT) : w)),
-        );
-      });
-    }
-  } catch (e) {
-    copy.dispose();
-    throw e;
-  }
-  return copy;
+  const scales: Record<string, Float32Array> = {};
+  for (const m of changed) scales[m.layer] = keepOf.get(m.layer)!;
+  return classifier.withScaledKernels(scales);
 }
 
 /** Options of {@link prune}: the pruning half of {@link AnpOptions}. */
@@ -663,17 +373,15 @@ export const ANP_PRUNE_DEFAULTS = Object.freeze({
  * const stricter = anp.prune(suspect, first.masks, { threshold: 0.5 });
  * ```
  */
-export function prune(
-  classifier: LayersModelClassifier,
+export function prune<C extends Classifier>(
+  classifier: C,
   masks: readonly AnpLayerMask[],
   options?: AnpPruneOptions,
-): { classifier: LayersModelClassifier; pruned: AnpPrunedUnit[] } {
+): { classifier: C; pruned: AnpPrunedUnit[] } {
   const fn = 'anp.prune';
   const o = resolveOptions(fn, ANP_PRUNE_DEFAULTS, options);
   checkPruneOptions(fn, o);
-  if (!(classifier instanceof LayersModelClassifier)) {
-    throw new CapabilityError({ fn, arg: 'classifier' }, 'must be a LayersModelClassifier (see fromLayersModel)');
-  }
+  requireCapabilities(fn, 'classifier', classifier, ['layers', 'train', 'perturb']);
   if (!Array.isArray(masks) || masks.length === 0) {
     throw new InvalidArgumentError(
       { fn, arg: 'masks', value: masks },
@@ -715,7 +423,7 @@ export function prune(
     );
   }
   const pruned = selectPruned(clean, o.pruneBy, o.threshold, o.count ?? 0);
-  return { classifier: buildPruned(classifier, clean, pruned, o.pruning), pruned };
+  return { classifier: buildPruned(fn, classifier, clean, pruned, o.pruning) as unknown as C, pruned };
 }
 
 function checkPruneOptions(fn: string, o: typeof ANP_PRUNE_DEFAULTS): void {
@@ -769,23 +477,17 @@ function checkPruneOptions(fn: string, o: typeof ANP_PRUNE_DEFAULTS): void {
  * repaired.dispose();
  * ```
  */
-export async function repair(
-  classifier: LayersModelClassifier,
+export async function repair<C extends Classifier>(
+  classifier: C,
   cleanData: LabeledData,
   options?: AnpOptions,
-): Promise<AnpResult> {
+): Promise<AnpResult<C>> {
   const o = resolveAnpOptions(options);
-  requireCapabilities(FN, 'classifier', classifier, ['layers', 'train']);
-  if (!(classifier instanceof LayersModelClassifier)) {
-    throw new CapabilityError(
-      { fn: FN, arg: 'classifier' },
-      'must be a LayersModelClassifier (wrap a tfjs-layers model with fromLayersModel): ANP re-computes the forward pass from the layers',
-    );
-  }
+  requireCapabilities(FN, 'classifier', classifier, ['layers', 'train', 'perturb']);
   const layerInfos = resolvePerturbedLayers(classifier, o.layers);
-  const network = new Network(
-    classifier,
+  const network = classifier.perturbedForward(
     layerInfos.map((l) => l.name),
+    FN,
   );
   assertLabeledData(FN, 'cleanData', cleanData, {
     inputShape: classifier.inputShape,
@@ -814,11 +516,8 @@ export async function repair(
   const batchRng = rng.derive('batches');
   const noiseRng = rng.derive('noise');
   const L = layerInfos.length;
-  const units = network.perturbable.map((s) => network.steps[s]!.units!);
-  const hasBias = network.perturbable.map((s) => {
-    const b = network.steps[s]!.bias;
-    return b !== null && b !== undefined;
-  });
+  const units = network.units;
+  const hasBias = network.hasBias;
   const eps = o.epsilon;
   const perturb = eps > 0;
   const blockSize = Math.max(1, Math.floor(o.iterations / 20));
@@ -855,7 +554,7 @@ export async function repair(
               const k = biasIdx.indexOf(j);
               return { weight: tf.add(masks[j]!, d), bias: k >= 0 ? tf.add(1, bs[k]!) : null };
             });
-            return network.loss(xb, oneHot, coeffs);
+            return lossOf(network, xb, oneHot, coeffs);
           })([...delta, ...biasIdx.map((j) => xi[j]!)]);
           delta = delta.map(
             (d, j) => tf.clipByValue(tf.add(d, tf.mul(eps, tf.sign(grads[j]!))), -eps, eps) as tf.Tensor1D,
@@ -879,7 +578,8 @@ export async function repair(
             ? (tf.losses.softmaxCrossEntropy(oneHot, clean) as tf.Scalar)
             : (tf.neg(tf.mean(tf.sum(tf.mul(oneHot, tf.log(tf.clipByValue(clean, 1e-7, 1 - 1e-7))), -1))) as tf.Scalar);
           if (!perturb) return natural;
-          const robust = network.loss(
+          const robust = lossOf(
+            network,
             xb,
             oneHot,
             ms.map((m, j) => ({ weight: tf.add(m, delta[j]!), bias: xi[j] === null ? null : tf.add(1, xi[j]!) })),
@@ -925,7 +625,7 @@ export async function repair(
       maskValues.push({ layer: layerInfos[j]!.name, values: Float32Array.from(await masks[j]!.data()) });
     }
     const pruned = selectPruned(maskValues, o.pruneBy, o.threshold, o.count ?? 0);
-    const repaired = buildPruned(classifier, maskValues, pruned, o.pruning);
+    const repaired = buildPruned(FN, classifier, maskValues, pruned, o.pruning);
     let accuracyAfter: number;
     try {
       accuracyAfter = await accuracyOf(repaired, cleanData, o.evalBatchSize);
@@ -935,7 +635,7 @@ export async function repair(
     }
     report(o.onProgress, { stage: 'anp:prune', done: 1, total: 1, metrics: { pruned: pruned.length } });
     return {
-      classifier: repaired,
+      classifier: repaired as unknown as C,
       masks: maskValues,
       pruned,
       totalUnits,

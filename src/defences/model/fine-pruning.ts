@@ -14,6 +14,7 @@ import * as tf from '@tensorflow/tfjs-core';
 
 import { DEFAULT_BATCH_SIZE, collectBatches } from '../../core/batching.js';
 import {
+  canUpdateMask,
   convLayers,
   findLayer,
   requireCapabilities,
@@ -24,7 +25,6 @@ import {
   type TrainableClassifier,
 } from '../../core/classifier.js';
 import { AbortError, InvalidArgumentError, LayerNotFoundError } from '../../core/errors.js';
-import { LayersModelClassifier } from '../../core/layers-model.js';
 import { report, throwIfAborted, yieldToEventLoop } from '../../core/progress.js';
 import type { LabeledData, LongRunningOptions, ProgressCallback } from '../../core/types.js';
 import {
@@ -252,8 +252,9 @@ async function accuracyOf(classifier: FullClassifier, data: LabeledData, batchSi
 
 /**
  * A pruner for one layer: `set(keep)` makes the masked copy reflect `keep`.
- * For a {@link LayersModelClassifier} one masked copy is made and its
- * `UnitMask` weights are rewritten in place (fast); other maskable
+ * A classifier that can rewrite its masks in place
+ * (`MaskUpdatableClassifier`, as a `LayersModelClassifier` can) gets one
+ * masked copy whose mask is rewritten per call (fast); other maskable
  * classifiers get a fresh `withUnitMask` copy per call.
  */
 class LayerPruner {
@@ -264,21 +265,28 @@ class LayerPruner {
     private readonly classifier: FullClassifier,
     private readonly layer: LayerInfo,
   ) {
-    if (classifier instanceof LayersModelClassifier) {
+    if (canUpdateMask(classifier)) {
       const masked = classifier.withUnitMask(layer.name, new Float32Array(layer.units).fill(1));
-      this.current = masked;
-      // an existing mask on the layer is kept: new factors multiply it
-      this.base = Float32Array.from(masked.model.getLayer(`${layer.name}__unit_mask`).getWeights()[0]!.dataSync());
+      if (canUpdateMask(masked)) {
+        this.current = masked;
+        // an existing mask on the layer is kept: new factors multiply it
+        this.base = masked.unitMask(layer.name);
+      } else {
+        masked.dispose();
+      }
     }
   }
 
   /** The masked classifier for `keep` (owned by the pruner until {@link take}). */
   set(keep: Float32Array): FullClassifier {
-    if (this.base !== undefined && this.current instanceof LayersModelClassifier) {
-      const factors = keep.map((v, i) => v * this.base![i]!);
-      const maskLayer = this.current.model.getLayer(`${this.layer.name}__unit_mask`);
-      tf.tidy(() => maskLayer.setWeights([tf.tensor1d(factors, 'float32')]));
-      return this.current;
+    const current = this.current;
+    if (this.base !== undefined && current !== undefined && canUpdateMask(current)) {
+      const base = this.base;
+      current.setUnitMask(
+        this.layer.name,
+        keep.map((v, i) => v * base[i]!),
+      );
+      return current;
     }
     const next = this.classifier.withUnitMask(this.layer.name, keep);
     this.current?.dispose();
