@@ -116,7 +116,7 @@ if (process.argv[4] === 'oracle') {
       layer: L.name,
       values: Float32Array.from({ length: L.units }, (_, u) => (top.has(`${L.name}[${u}]`) ? 0 : 1)),
     }));
-    const q = anpRef.prune(s.classifier, masks, { threshold: 0.2 });
+    const q = await anpRef.repair(s.classifier, clean500, { masks }, { threshold: 0.2 });
     const acc = await metrics.accuracy(q.classifier, s.test, { batchSize: 500 });
     const asr = await metrics.attackSuccessRate(q.classifier, s.triggered, 0, { batchSize: 500 });
     q.classifier.dispose();

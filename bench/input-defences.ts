@@ -518,10 +518,10 @@ export async function benchFeatureSqueezing(): Promise<string> {
     const m = rates(r.suspicious, ev.truth);
     const auroc = metrics.auroc(r.scores, ev.truth);
     // what squeezing does to the attack: ASR and clean accuracy on the squeezed inputs
-    const sq = featureSqueezing.repair(s.triggered.x, { squeezers });
+    const sq = featureSqueezing.repair(s.classifier, s.triggered.x, { squeezers });
     const asr = await metrics.attackSuccessRate(s.classifier, { x: sq as tf.Tensor4D, y: s.triggered.y }, 0);
     sq.dispose();
-    const sc = featureSqueezing.repair(s.test.x, { squeezers });
+    const sc = featureSqueezing.repair(s.classifier, s.test.x, { squeezers });
     const acc = await metrics.accuracy(s.classifier, { x: sc as tf.Tensor4D, y: s.test.y });
     sc.dispose();
     rows.push([
@@ -558,7 +558,7 @@ export async function benchFeatureSqueezing(): Promise<string> {
 
 interface AeVariant {
   readonly name: string;
-  readonly options: detriggerAutoencoder.DetriggerTrainOptions;
+  readonly options: detriggerAutoencoder.DetriggerCalibrateOptions;
 }
 
 function triggerKey(list: readonly Trigger[]): string {
@@ -567,12 +567,13 @@ function triggerKey(list: readonly Trigger[]): string {
 
 /** Trains (or loads from .bench-cache) a de-trigger autoencoder. */
 async function cachedAutoencoder(
+  classifier: Classifier,
   clean: LabeledData,
   v: AeVariant,
-): Promise<{ ae: detriggerAutoencoder.DetriggerAutoencoder; seconds: number; cached: boolean }> {
+): Promise<{ ae: detriggerAutoencoder.DetriggerCalibration; seconds: number; cached: boolean }> {
   const o = v.options;
   const loss = o.loss ?? 'mse';
-  const key = `detrigger-${o.architecture ?? 'dense'}-${(o.filters ?? []).join('x')}-e${o.epochs ?? 20}-f${o.triggeredFraction ?? 0.5}-${o.placement ?? 'random-corner'}-${triggerKey(o.triggers ?? detriggerAutoencoder.DETRIGGER_TRAIN_DEFAULTS.triggers)}-s${o.seed ?? 0}-n${clean.y.length}${loss === 'mse' ? '' : `-${loss}`}`;
+  const key = `detrigger-${o.architecture ?? 'dense'}-${(o.filters ?? []).join('x')}-e${o.epochs ?? 20}-f${o.triggeredFraction ?? 0.5}-${o.placement ?? 'random-corner'}-${triggerKey(o.triggers ?? detriggerAutoencoder.DETRIGGER_CALIBRATE_DEFAULTS.triggers)}-s${o.seed ?? 0}-n${clean.y.length}${loss === 'mse' ? '' : `-${loss}`}`;
   const dir = join(CACHE, key);
   if (existsSync(join(dir, 'model.json'))) {
     const model = await loadModel(dir);
@@ -590,7 +591,7 @@ async function cachedAutoencoder(
     };
   }
   const t0 = performance.now();
-  const ae = await detriggerAutoencoder.train(clean, {
+  const ae = await detriggerAutoencoder.calibrate(classifier, clean, {
     ...o,
     onProgress: (e) => {
       if (e.stage === 'detrigger:epoch') {
@@ -608,10 +609,10 @@ async function cachedAutoencoder(
 async function aeRow(
   clf: Classifier,
   s: Subject,
-  ae: detriggerAutoencoder.DetriggerAutoencoder,
+  ae: detriggerAutoencoder.DetriggerCalibration,
 ): Promise<{ detection: number; flaggedClean: number; accAfter: number; recovered: number }> {
-  const rc = await detriggerAutoencoder.detect(clf, s.test.x, { autoencoder: ae });
-  const rt = await detriggerAutoencoder.detect(clf, s.triggered.x, { autoencoder: ae });
+  const rc = await detriggerAutoencoder.detect(clf, s.test.x, { calibration: ae });
+  const rt = await detriggerAutoencoder.detect(clf, s.triggered.x, { calibration: ae });
   const mean = (a: Uint8Array) => a.reduce((x, y) => x + y, 0) / a.length;
   return {
     detection: mean(rt.suspicious),
@@ -653,7 +654,7 @@ export async function benchDetrigger(only?: string): Promise<string> {
   const rows: Array<Array<string | number>> = [];
   const info: string[] = [];
   for (const v of variants) {
-    const { ae, seconds, cached } = await cachedAutoencoder(clean, v);
+    const { ae, seconds, cached } = await cachedAutoencoder(kwon.classifier, clean, v);
     info.push(`${v.name}: ${cached ? 'cached' : `trained in ${seconds.toFixed(0)} s`}`);
     for (const [label, s] of [
       ['Kwon CNN, white square (Kwon setting)', kwon],

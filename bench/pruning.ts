@@ -54,7 +54,7 @@ async function runFp(
   s: Subject,
   clean: LabeledData,
   options: finePruning.FinePruningOptions,
-): Promise<{ m: Measured; r: Omit<finePruning.FinePruningResult, 'classifier'>; seconds: number }> {
+): Promise<{ m: Measured; r: Omit<finePruning.FinePruningRepairResult, 'classifier'>; seconds: number }> {
   const t0 = performance.now();
   const { classifier, ...r } = await finePruning.repair(s.classifier, clean, options);
   const seconds = (performance.now() - t0) / 1000;
@@ -275,7 +275,7 @@ async function benchAnp(s: Subject, clean: LabeledData): Promise<string> {
   );
   const curve: Array<Array<string | number>> = [];
   for (const threshold of [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]) {
-    const q = anp.prune(s.classifier, r.masks, { threshold });
+    const q = await anp.repair(s.classifier, clean, r, { threshold });
     const mq = await measure(s, q.classifier);
     q.classifier.dispose();
     curve.push([threshold, q.pruned.length, pct(mq.acc), drop(s, mq), pct(mq.asr)]);

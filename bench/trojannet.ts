@@ -22,7 +22,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 
-import * as trojanNet from '../src/attacks/trojannet.js';
+import * as trojanNet from '../src/attacks/trojannet/index.js';
 import { fromLayersModel } from '../src/core/layers-model.js';
 import type { LabeledData } from '../src/core/types.js';
 import { loadJson, loadModel, saveJson, saveModel } from '../src/io/index.js';

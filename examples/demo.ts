@@ -367,12 +367,12 @@ async function main(): Promise<void> {
   }
   t0 = performance.now();
   {
-    const ae = await detriggerAutoencoder.train(defender, {
+    const ae = await detriggerAutoencoder.calibrate(backdoored, defender, {
       epochs: S.aeEpochs,
       seed,
       onProgress: progressBar('de-trigger AE'),
     });
-    const r = await detriggerAutoencoder.detect(backdoored, screened.x, { autoencoder: ae });
+    const r = await detriggerAutoencoder.detect(backdoored, screened.x, { calibration: ae });
     const seconds = took(t0);
     const purified = preprocessed(backdoored, (x) => ae.model.predict(x) as tf.Tensor);
     rows.push(
@@ -388,8 +388,8 @@ async function main(): Promise<void> {
     const shown = 8;
     const tx = datasets.subset(triggered, [...Array(shown).keys()]);
     const cx = datasets.subset(test, [...Array(shown).keys()]);
-    const tOut = detriggerAutoencoder.repair(tx.x, { autoencoder: ae }) as tf.Tensor4D;
-    const cOut = detriggerAutoencoder.repair(cx.x, { autoencoder: ae }) as tf.Tensor4D;
+    const tOut = detriggerAutoencoder.repair(backdoored, tx.x, { calibration: ae }) as tf.Tensor4D;
+    const cOut = detriggerAutoencoder.repair(backdoored, cx.x, { calibration: ae }) as tf.Tensor4D;
     figures['ae'] = [
       imageGridFigure(
         [

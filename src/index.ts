@@ -97,7 +97,7 @@ export { stamp, stampArray } from './triggers/index.js';
 export type { Trigger, TriggerKind, Placement, StampOptions } from './triggers/index.js';
 export * as poisoning from './poisoning/index.js';
 export type { PoisonedData, LabelMap, PoisonMode, RateOf, Injection, TriggeredTestSet } from './poisoning/index.js';
-export * as trojanNet from './attacks/trojannet.js';
+export * as trojanNet from './attacks/trojannet/index.js';
 
 // defences
 export * as activationClustering from './defences/data/activation-clustering/index.js';

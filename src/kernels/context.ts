@@ -12,7 +12,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 
 import { UnsupportedError } from '../core/errors.js';
-import type { ConvGeometry, Values } from './loops.js';
+import type { ConvGeometry, Values } from './loop-types.js';
 
 /** The arguments tfjs passes to a kernel function. */
 export type KernelArgs = Parameters<tf.KernelFunc>[0];

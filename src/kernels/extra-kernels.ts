@@ -9,16 +9,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 
 import { geometry, sizeOf, type Impl, type PadAttr, type Shape4 } from './context.js';
-import {
-  avgPoolBackprop,
-  batchMatMul,
-  maxPoolBackprop,
-  maxPoolForward,
-  sumMiddle,
-  type ConvGeometry,
-  type Epilogue,
-  type Values,
-} from './loops.js';
+import { avgPoolBackprop, maxPoolBackprop, maxPoolForward, sumMiddle } from './pool-loops.js';
+import { batchMatMul, type Epilogue } from './gemm-loops.js';
+import { type ConvGeometry, type Values } from './loop-types.js';
 
 /** Fused activations the loops apply themselves (tfjs-backend-cpu's formulas). */
 export const ACTIVATIONS: Readonly<Record<string, (v: number, alpha: number) => number>> = {

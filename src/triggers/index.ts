@@ -11,38 +11,30 @@
 export {
   ART_PIXEL_PATTERN,
   ART_PIXEL_PATTERN_DEFAULTS,
-  BLEND_DEFAULTS,
   CHECKERBOARD_DEFAULTS,
-  CUSTOM_DEFAULTS,
   IMAGE_PATCH_DEFAULTS,
-  NOISE_IMAGE_DEFAULTS,
   PATTERN_DEFAULTS,
-  REFLECTION_DEFAULTS,
   SQUARE_DEFAULTS,
   artPixelPattern,
-  blend,
   checkerboard,
-  custom,
-  gaussianKernel1d,
   imagePatch,
-  noiseImage,
   pattern,
-  reflection,
   square,
-} from './constructors.js';
+} from './patches.js';
+export { BLEND_DEFAULTS, NOISE_IMAGE_DEFAULTS, blend, noiseImage } from './blend.js';
+export { CUSTOM_DEFAULTS, custom } from './custom.js';
+export { REFLECTION_DEFAULTS, gaussianKernel1d, reflection } from './reflection.js';
 export type {
   ArtPixelPatternOptions,
-  BlendOptions,
   CheckerboardOptions,
-  CustomTriggerOptions,
-  ImageInput,
   ImagePatchOptions,
-  NoiseImageOptions,
   PatternOptions,
-  ReflectionModel,
-  ReflectionOptions,
   SquareOptions,
-} from './constructors.js';
+} from './patches.js';
+export type { BlendOptions, NoiseImageOptions } from './blend.js';
+export type { CustomTriggerOptions } from './custom.js';
+export type { ImageInput } from './image-input.js';
+export type { ReflectionModel, ReflectionOptions } from './reflection.js';
 export { CORNERS, STAMP_DEFAULTS, stamp, stampArray } from './stamp.js';
 export type { Corner, Placement, StampOptions } from './stamp.js';
 export { assertTrigger } from './trigger.js';

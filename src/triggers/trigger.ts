@@ -1,8 +1,9 @@
 /**
  * The {@link Trigger} data type and its validation. A trigger is plain data
- * (typed arrays and numbers): it can be built by the constructors in
- * `constructors.ts`, by hand, or from a defence's output (e.g. a reversed
- * Neural Cleanse trigger), and is applied to images by {@link stamp}.
+ * (typed arrays and numbers): it can be built by the constructors
+ * (`patches.ts`, `blend.ts`, `reflection.ts`, `custom.ts`), by hand, or from
+ * a defence's output (e.g. a reversed Neural Cleanse trigger), and is applied
+ * to images by {@link stamp}.
  *
  * @packageDocumentation
  */

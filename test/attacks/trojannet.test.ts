@@ -6,7 +6,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 
 import { ready } from '../helpers/backend.js';
 import { take, tinyConvModel, tinyFunctionalLogitsModel, toyImages } from '../helpers/fixtures.js';
-import * as trojanNet from '../../src/attacks/trojannet.js';
+import * as trojanNet from '../../src/attacks/trojannet/index.js';
 import type { BackdoorKitError } from '../../src/core/errors.js';
 import { AbortError, InvalidArgumentError, LabelError, ShapeError } from '../../src/core/errors.js';
 import { fromLayersModel } from '../../src/core/layers-model.js';

@@ -1,5 +1,5 @@
 /**
- * anp.repair / anp.prune: a hand-made network with one planted backdoor unit
+ * anp.repair (optimising, or from an earlier result's masks): a hand-made network with one planted backdoor unit
  * that ANP must find and prune; the re-implemented forward pass on several
  * architectures; the pruning step computed by hand; purity, leaks (also
  * across the optimisation loop), determinism, progress/abort on the
@@ -16,7 +16,7 @@ import { fromLayersModel, type LayersModelClassifier } from '../../src/core/laye
 import { Rng } from '../../src/core/rng.js';
 import type { LabeledData } from '../../src/core/types.js';
 import { subset } from '../../src/data/index.js';
-import { ANP_DEFAULTS, prune, repair } from '../../src/defences/model/anp.js';
+import { ANP_DEFAULTS, repair, type AnpLayerMask, type AnpOptions } from '../../src/defences/model/anp.js';
 import { accuracy, attackSuccessRate } from '../../src/metrics/index.js';
 import { backdoorFixture, type BackdoorFixture } from '../helpers/backdoor-fixture.js';
 import { ready } from '../helpers/backend.js';
@@ -93,19 +93,29 @@ describe('anp.repair finds a planted backdoor unit', () => {
   });
 });
 
-describe('anp.prune computes the pruning by hand-given masks', () => {
+/** `anp.repair` from given masks (an earlier result's): only the pruning step, on zero clean data. */
+async function prune(clf: LayersModelClassifier, masks: readonly AnpLayerMask[], options?: AnpOptions) {
+  const x = tf.zeros([12, ...clf.inputShape] as [number, number, number, number]) as tf.Tensor4D;
+  try {
+    return await repair(clf, { x, y: new Int32Array(12) }, { masks: masks as AnpLayerMask[] }, options);
+  } finally {
+    x.dispose();
+  }
+}
+
+describe('anp.repair from given masks computes the pruning by hand', () => {
   it('threshold (≤), number, weights vs mask', async () => {
     const clf = fromLayersModel(fxLikeModel(), { owned: true });
     const masks = [
       { layer: 'conv1', values: Float32Array.from([1, 0.2, 0.9, 0.05]) },
       { layer: 'dense1', values: Float32Array.from([0.5, 1, 0.1, 1, 1, 1, 1, 0.21]) },
     ];
-    const byT = prune(clf, masks, { threshold: 0.2 });
+    const byT = await prune(clf, masks, { threshold: 0.2 });
     assert.deepEqual(
       byT.pruned.map((p) => `${p.layer}:${p.unit}`),
       ['conv1:3', 'dense1:2', 'conv1:1'],
     );
-    const byN = prune(clf, masks, { pruneBy: 'number', count: 4 });
+    const byN = await prune(clf, masks, { pruneBy: 'number', count: 4 });
     assert.deepEqual(
       byN.pruned.map((p) => `${p.layer}:${p.unit}`),
       ['conv1:3', 'dense1:2', 'conv1:1', 'dense1:7'],
@@ -123,7 +133,7 @@ describe('anp.prune computes the pruning by hand-given masks', () => {
     for (let i = 0; i < dense1Kernel.length; i++) assert.equal(dense1Kernel[i]! + 0, i % 8 === 2 ? 0 : before[2]![i]);
     assert.deepEqual(after.slice(3), before.slice(3));
     // mask: UnitMask layers with 0/1 factors
-    const asMask = prune(clf, masks, { threshold: 0.2, pruning: 'mask' });
+    const asMask = await prune(clf, masks, { threshold: 0.2, pruning: 'mask' });
     const f1 = await asMask.classifier.model.getLayer('conv1__unit_mask').getWeights()[0]!.data();
     const f2 = await asMask.classifier.model.getLayer('dense1__unit_mask').getWeights()[0]!.data();
     assert.deepEqual(Array.from(f1), [1, 0, 1, 0]);
@@ -135,24 +145,24 @@ describe('anp.prune computes the pruning by hand-given masks', () => {
 
   it('rejects masks that do not fit the model', async () => {
     const clf = fromLayersModel(fxLikeModel(), { owned: true });
-    const fn = 'anp.prune';
-    await expectError(() => prune(clf, []), 'INVALID_ARGUMENT', 'masks', fn);
+    const fn = 'anp.repair';
+    await expectError(() => prune(clf, []), 'INVALID_ARGUMENT', 'report.masks', fn);
     await expectError(
       () => prune(clf, [{ layer: 'nope', values: new Float32Array(4) }]),
       'LAYER_NOT_FOUND',
-      'masks[0].layer',
+      'report.masks[0].layer',
       fn,
     );
     await expectError(
       () => prune(clf, [{ layer: 'conv1', values: new Float32Array(3) }]),
       'SHAPE_MISMATCH',
-      'masks[0].values',
+      'report.masks[0].values',
       fn,
     );
     await expectError(
       () => prune(clf, [{ layer: 'conv1', values: Float32Array.from([1, NaN, 1, 1]) }]),
       'NON_FINITE',
-      'masks[0].values[1]',
+      'report.masks[0].values[1]',
       fn,
     );
     const ok = [{ layer: 'conv1', values: new Float32Array(4) }];

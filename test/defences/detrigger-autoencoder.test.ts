@@ -11,6 +11,7 @@ import * as detriggerAutoencoder from '../../src/defences/input/detrigger-autoen
 import { accuracyFromLabels } from '../../src/metrics/index.js';
 import { square } from '../../src/triggers/index.js';
 import { backdoorFixture } from '../helpers/backdoor-fixture.js';
+import { shapeClassifier } from '../helpers/fixtures.js';
 import { ready } from '../helpers/backend.js';
 import { errorPredicate as expectError } from '../helpers/errors.js';
 
@@ -34,6 +35,9 @@ function maskingModel(): tfl.LayersModel {
 }
 
 /** Predict-only classifier: p = [a, 1 − a] with a = 0.8·x[0, 0] + 0.1 (the top-left pixel is the "trigger"). */
+/** A classifier for the 8×8 toy images (the autoencoder is built for its input shape). */
+const toyClf = shapeClassifier([8, 8, 1]);
+
 const cornerClf: Classifier = {
   inputShape: [2, 2, 1],
   numClasses: 2,
@@ -61,7 +65,7 @@ describe('detriggerAutoencoder.detect / repair (exact, predict-only classifier)'
     const x = tf.tensor4d([1, 0, 0, 0, 0, 1, 1, 1, 0.5, 0.2, 0.2, 0.2], [3, 2, 2, 1]);
     const copy = Array.from(await x.data());
     const before = tf.memory().numTensors;
-    const r = await detriggerAutoencoder.detect(cornerClf, x, { autoencoder: ae, batchSize: 2 });
+    const r = await detriggerAutoencoder.detect(cornerClf, x, { calibration: ae, batchSize: 2 });
     assert.equal(tf.memory().numTensors, before);
     assert.deepEqual(Array.from(r.labelsBefore), [0, 1, 0]);
     assert.deepEqual(Array.from(r.labelsAfter), [1, 1, 1]);
@@ -72,10 +76,10 @@ describe('detriggerAutoencoder.detect / repair (exact, predict-only classifier)'
     assert.equal(r.threshold, 0);
     assert.equal(r.polarity, 'high');
     // a stricter threshold flags fewer
-    const strict = await detriggerAutoencoder.detect(cornerClf, x, { autoencoder: ae, threshold: 0.9 });
+    const strict = await detriggerAutoencoder.detect(cornerClf, x, { calibration: ae, threshold: 0.9 });
     assert.deepEqual(Array.from(strict.suspicious), [0, 0, 0]);
     // repair returns the reconstruction
-    const y = detriggerAutoencoder.repair(x, { autoencoder: ae, batchSize: 2 });
+    const y = detriggerAutoencoder.repair(cornerClf, x, { calibration: ae, batchSize: 2 });
     assert.deepEqual(Array.from(await y.data()), [0, 0, 0, 0, 0, 1, 1, 1, 0, 0.2, 0.2, 0.2].map(Math.fround));
     y.dispose();
     assert.equal(tf.memory().numTensors, before);
@@ -90,38 +94,41 @@ describe('detriggerAutoencoder.detect / repair (exact, predict-only classifier)'
     const d = 'detriggerAutoencoder.detect';
     await assert.rejects(
       detriggerAutoencoder.detect(cornerClf, x),
-      expectError('INVALID_ARGUMENT', 'options.autoencoder', d),
+      expectError('INVALID_ARGUMENT', 'options.calibration', d),
     );
     await assert.rejects(
-      detriggerAutoencoder.detect(cornerClf, x, { autoencoder: {} as tfl.LayersModel }),
-      expectError('INVALID_ARGUMENT', 'options.autoencoder', d),
+      detriggerAutoencoder.detect(cornerClf, x, { calibration: {} as tfl.LayersModel }),
+      expectError('INVALID_ARGUMENT', 'options.calibration', d),
     );
     await assert.rejects(
-      detriggerAutoencoder.detect(cornerClf, tf.zeros([2, 3, 3, 1]), { autoencoder: ae }),
+      detriggerAutoencoder.detect(cornerClf, tf.zeros([2, 3, 3, 1]), { calibration: ae }),
       expectError('SHAPE_MISMATCH', 'inputs', d),
     );
     const wide: Classifier = { ...cornerClf, inputShape: [3, 3, 1] };
     await assert.rejects(
-      detriggerAutoencoder.detect(wide, tf.zeros([1, 3, 3, 1]), { autoencoder: ae }),
-      expectError('SHAPE_MISMATCH', 'options.autoencoder', d),
+      detriggerAutoencoder.detect(wide, tf.zeros([1, 3, 3, 1]), { calibration: ae }),
+      expectError('SHAPE_MISMATCH', 'options.calibration', d),
     );
     await assert.rejects(
-      detriggerAutoencoder.detect(cornerClf, x, { autoencoder: ae, threshold: 2 }),
+      detriggerAutoencoder.detect(cornerClf, x, { calibration: ae, threshold: 2 }),
       expectError('INVALID_ARGUMENT', 'options.threshold', d),
     );
     await assert.rejects(
-      detriggerAutoencoder.detect(cornerClf, x, { autoencoder: ae, batchSize: 0 }),
+      detriggerAutoencoder.detect(cornerClf, x, { calibration: ae, batchSize: 0 }),
       expectError('INVALID_ARGUMENT', 'options.batchSize', d),
     );
     const ac = new AbortController();
     ac.abort();
     await assert.rejects(
-      detriggerAutoencoder.detect(cornerClf, x, { autoencoder: ae, signal: ac.signal }),
+      detriggerAutoencoder.detect(cornerClf, x, { calibration: ae, signal: ac.signal }),
       expectError('ABORTED', 'signal', d),
     );
-    assert.throws(() => detriggerAutoencoder.repair(x), expectError('INVALID_ARGUMENT', 'options.autoencoder'));
     assert.throws(
-      () => detriggerAutoencoder.repair(tf.zeros([1, 4]), { autoencoder: ae }),
+      () => detriggerAutoencoder.repair(cornerClf, x),
+      expectError('INVALID_ARGUMENT', 'options.calibration'),
+    );
+    assert.throws(
+      () => detriggerAutoencoder.repair(cornerClf, tf.zeros([1, 4]), { calibration: ae }),
       expectError('SHAPE_MISMATCH', 'inputs'),
     );
     x.dispose();
@@ -129,7 +136,7 @@ describe('detriggerAutoencoder.detect / repair (exact, predict-only classifier)'
   });
 });
 
-describe('detriggerAutoencoder.train', () => {
+describe('detriggerAutoencoder.calibrate', () => {
   it("builds Kwon's dense autoencoder by default, trains it with MSE, seeded, without leaks", async () => {
     const x = toy(48, 1);
     const copy = Array.from(await x.data());
@@ -137,14 +144,14 @@ describe('detriggerAutoencoder.train', () => {
     const epochs: number[] = [];
     const opts = {
       epochs: 3,
-      batchSize: 16,
+      trainBatchSize: 16,
       triggers: [square({ size: 2 })],
       seed: 4,
       onProgress: (e: { stage: string; done: number }) => {
         if (e.stage === 'detrigger:epoch') epochs.push(e.done);
       },
     };
-    const a = await detriggerAutoencoder.train(x, opts);
+    const a = await detriggerAutoencoder.calibrate(toyClf, x, opts);
     assert.equal(a.kind, 'detrigger-autoencoder');
     assert.equal(a.architecture, 'dense');
     assert.deepEqual(a.inputShape, [8, 8, 1]);
@@ -157,13 +164,13 @@ describe('detriggerAutoencoder.train', () => {
     assert.deepEqual(epochs, [1, 2, 3]);
     assert.equal(a.history.loss.length, 3);
     assert.ok(a.history.loss[2]! < a.history.loss[0]!, `${a.history.loss}`);
-    const b = await detriggerAutoencoder.train(x, { ...opts, onProgress: undefined });
+    const b = await detriggerAutoencoder.calibrate(toyClf, x, { ...opts, onProgress: undefined });
     assert.deepEqual(b.history.loss, a.history.loss);
     assert.deepEqual(
       Array.from(await b.model.getWeights()[0]!.data()),
       Array.from(await a.model.getWeights()[0]!.data()),
     );
-    const c = await detriggerAutoencoder.train(x, { ...opts, onProgress: undefined, seed: 5 });
+    const c = await detriggerAutoencoder.calibrate(toyClf, x, { ...opts, onProgress: undefined, seed: 5 });
     assert.notDeepEqual(c.history.loss, a.history.loss);
     for (const m of [a, b, c]) m.dispose();
     a.dispose(); // twice is harmless
@@ -177,11 +184,11 @@ describe('detriggerAutoencoder.train', () => {
     const x = toy(1, 5);
     const xv = Array.from(await x.data());
     for (const loss of ['mse', 'bce'] as const) {
-      const a = await detriggerAutoencoder.train(x, {
+      const a = await detriggerAutoencoder.calibrate(toyClf, x, {
         hidden: [4],
         latent: 2,
         epochs: 1,
-        batchSize: 1,
+        trainBatchSize: 1,
         learningRate: 1e-12,
         triggeredFraction: 0,
         loss,
@@ -207,13 +214,14 @@ describe('detriggerAutoencoder.train', () => {
   it('trains the convolutional option and other triggers', async () => {
     const x = toy(16, 2);
     const before = tf.memory().numTensors;
-    const a = await detriggerAutoencoder.train(
+    const a = await detriggerAutoencoder.calibrate(
+      toyClf,
       { x, y: new Int32Array(16) },
       {
         architecture: 'conv',
         filters: [4],
         epochs: 1,
-        batchSize: 8,
+        trainBatchSize: 8,
         triggers: [square({ size: 2 }), square({ size: 3, value: 0.5 })],
         placement: 'random',
         loss: 'bce',
@@ -227,7 +235,7 @@ describe('detriggerAutoencoder.train', () => {
       a.model.layers.map((l) => l.name),
       ['input', 'enc_conv1', 'enc_pool1', 'dec_up1', 'dec_conv1', 'output'],
     );
-    const y = detriggerAutoencoder.repair(x, { autoencoder: a });
+    const y = detriggerAutoencoder.repair(toyClf, x, { calibration: a });
     assert.deepEqual(y.shape, [16, 8, 8, 1]);
     y.dispose();
     a.dispose();
@@ -237,49 +245,49 @@ describe('detriggerAutoencoder.train', () => {
 
   it('rejects bad options and stops on abort', async () => {
     const x = toy(8, 3);
-    const t = 'detriggerAutoencoder.train';
+    const t = 'detriggerAutoencoder.calibrate';
     await assert.rejects(
-      detriggerAutoencoder.train(x, { epochs: 0 }),
+      detriggerAutoencoder.calibrate(toyClf, x, { epochs: 0 }),
       expectError('INVALID_ARGUMENT', 'options.epochs', t),
     );
     await assert.rejects(
-      detriggerAutoencoder.train(x, { triggeredFraction: 1.5 }),
+      detriggerAutoencoder.calibrate(toyClf, x, { triggeredFraction: 1.5 }),
       expectError('INVALID_ARGUMENT', 'options.triggeredFraction', t),
     );
     await assert.rejects(
-      detriggerAutoencoder.train(x, { triggers: [] }),
+      detriggerAutoencoder.calibrate(toyClf, x, { triggers: [] }),
       expectError('INVALID_ARGUMENT', 'options.triggers', t),
     );
     await assert.rejects(
-      detriggerAutoencoder.train(x, { triggers: [square({ size: 9 })] }),
+      detriggerAutoencoder.calibrate(toyClf, x, { triggers: [square({ size: 9 })] }),
       expectError('SHAPE_MISMATCH', 'options.triggers[0]', t),
     );
     await assert.rejects(
-      detriggerAutoencoder.train(x, { architecture: 'gan' as 'dense' }),
+      detriggerAutoencoder.calibrate(toyClf, x, { architecture: 'gan' as 'dense' }),
       expectError('INVALID_ARGUMENT', 'options.architecture', t),
     );
     await assert.rejects(
-      detriggerAutoencoder.train(x, { loss: 'l1' as 'mse' }),
+      detriggerAutoencoder.calibrate(toyClf, x, { loss: 'l1' as 'mse' }),
       expectError('INVALID_ARGUMENT', 'options.loss', t),
     );
     await assert.rejects(
-      detriggerAutoencoder.train(x, { hidden: [] }),
+      detriggerAutoencoder.calibrate(toyClf, x, { hidden: [] }),
       expectError('INVALID_ARGUMENT', 'options.hidden', t),
     );
     await assert.rejects(
-      detriggerAutoencoder.train(tf.zeros([2, 4]) as tf.Tensor),
+      detriggerAutoencoder.calibrate(toyClf, tf.zeros([2, 4]) as tf.Tensor),
       expectError('SHAPE_MISMATCH', 'cleanData', t),
     );
     const bad = x.clone();
     const nan = tf.tidy(() => tf.mul(bad, NaN));
-    await assert.rejects(detriggerAutoencoder.train(nan), expectError('NON_FINITE', 'cleanData', t));
+    await assert.rejects(detriggerAutoencoder.calibrate(toyClf, nan), expectError('NON_FINITE', 'cleanData', t));
     tf.dispose([bad, nan]);
     const before = tf.memory().numTensors;
     const ac = new AbortController();
     await assert.rejects(
-      detriggerAutoencoder.train(x, {
+      detriggerAutoencoder.calibrate(toyClf, x, {
         epochs: 2,
-        batchSize: 4,
+        trainBatchSize: 4,
         signal: ac.signal,
         onProgress: () => ac.abort(),
       }),
@@ -298,11 +306,11 @@ describe('detriggerAutoencoder on the planted-backdoor fixture', () => {
       Array.from({ length: 1200 }, (_, i) => i),
     );
     const before = tf.memory().numTensors;
-    const ae = await detriggerAutoencoder.train(train, {
+    const ae = await detriggerAutoencoder.calibrate(f.backdoored, train, {
       hidden: [128],
       latent: 32,
       epochs: 10,
-      batchSize: 32,
+      trainBatchSize: 32,
       learningRate: 0.002,
       triggers: [f.trigger],
       seed: 1,
@@ -310,8 +318,8 @@ describe('detriggerAutoencoder on the planted-backdoor fixture', () => {
     const n = 200;
     const clean = tf.slice(f.test.x, 0, n);
     const trig = tf.slice(f.triggered.x, 0, n);
-    const rc = await detriggerAutoencoder.detect(f.backdoored, clean, { autoencoder: ae });
-    const rt = await detriggerAutoencoder.detect(f.backdoored, trig, { autoencoder: ae });
+    const rc = await detriggerAutoencoder.detect(f.backdoored, clean, { calibration: ae });
+    const rt = await detriggerAutoencoder.detect(f.backdoored, trig, { calibration: ae });
     const mean = (a: Uint8Array) => a.reduce((s, v) => s + v, 0) / a.length;
     const detectionRate = mean(rt.suspicious);
     const flaggedClean = mean(rc.suspicious);

@@ -8,6 +8,7 @@ import { subset } from '../../src/data/index.js';
 import * as featureSqueezing from '../../src/defences/input/feature-squeezing.js';
 import { detection } from '../../src/metrics/index.js';
 import { backdoorFixture } from '../helpers/backdoor-fixture.js';
+import { shapeClassifier } from '../helpers/fixtures.js';
 import { ready } from '../helpers/backend.js';
 import { errorPredicate as expectError } from '../helpers/errors.js';
 
@@ -93,9 +94,11 @@ describe('featureSqueezing squeezers (pixel-exact)', () => {
     const manual = await values(squeeze(step, median(2)));
     step.dispose();
     assert.deepEqual(both, manual);
-    const repaired = await values(featureSqueezing.repair(x, { squeezers: [bitDepth(1), median(2)], batchSize: 2 }));
+    const repaired = await values(
+      featureSqueezing.repair(shapeClassifier([4, 4, 1]), x, { squeezers: [bitDepth(1), median(2)], batchSize: 2 }),
+    );
     assert.deepEqual(repaired, both);
-    assert.deepEqual(await values(featureSqueezing.repair(x)), both);
+    assert.deepEqual(await values(featureSqueezing.repair(shapeClassifier([4, 4, 1]), x)), both);
     assert.deepEqual(await values(squeeze(x, median(1))), copy);
     assert.equal(tf.memory().numTensors, before);
     assert.deepEqual(Array.from(await x.data()), copy);
@@ -115,11 +118,11 @@ describe('featureSqueezing squeezers (pixel-exact)', () => {
     );
     const flat = tf.zeros([2, 5]);
     assert.throws(
-      () => featureSqueezing.repair(flat, { squeezers: [median(2)] }),
+      () => featureSqueezing.repair(shapeClassifier([5]), flat, { squeezers: [median(2)] }),
       expectError('SHAPE_MISMATCH', 'options.squeezers[0]'),
     );
     assert.throws(
-      () => featureSqueezing.repair(x, { batchSize: 0 }),
+      () => featureSqueezing.repair(shapeClassifier([3, 3, 1]), x, { batchSize: 0 }),
       expectError('INVALID_ARGUMENT', 'options.batchSize'),
     );
     tf.dispose([x, flat]);
@@ -274,7 +277,7 @@ describe('featureSqueezing on the planted-backdoor fixture', () => {
     assert.ok(d.fpr <= 0.12, `FRR ${d.fpr}`);
     assert.ok(d.tpr <= 0.3, `detection rate ${d.tpr}`);
     // the squeezed trigger still fires: squeezing is no repair for a 3×3 white square
-    const sq = featureSqueezing.repair(f.triggered.x, { squeezers: [bitDepth(1)] });
+    const sq = featureSqueezing.repair(f.backdoored, f.triggered.x, { squeezers: [bitDepth(1)] });
     const labels = tf.tidy(() => tf.argMax(f.backdoored.predict(sq), 1));
     const hits = Array.from(await labels.data()).filter((v) => v === f.target).length;
     tf.dispose([sq, labels]);

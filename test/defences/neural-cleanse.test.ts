@@ -627,7 +627,7 @@ describe('neuralCleanse.detect: engine behaviour', () => {
     await assert.rejects(repair(clf, small, report, { targets: [12] }), { message: /options\.targets\[0\]/ });
     await assert.rejects(repair(clf, small, {} as NeuralCleanseReport), { message: /Argument 'report'/ });
     await assert.rejects(repair(clf, small, report, { stampFraction: 2 }), { message: /options\.stampFraction/ });
-    await assert.rejects(repair(clf, small, report, { filterFpr: 1 }), { message: /options\.filterFpr/ });
+    await assert.rejects(repair(clf, small, report, { filterFrr: 1 }), { message: /options\.filterFrr/ });
     await assert.rejects(repair(clf, small, report, { targets: [0], schedules: [] }), {
       code: 'INVALID_ARGUMENT',
       message: /options\.schedules/,
@@ -654,7 +654,7 @@ describe('neuralCleanse.detect: engine behaviour', () => {
     await assert.rejects(repair(clf, small, report, { method: 'retrain' as 'pruning' }), {
       message: /options\.method/,
     });
-    const spec = { layer: 'nope', neurons: [0], threshold: 1, fpr: 0.05 };
+    const spec = { layer: 'nope', neurons: [0], threshold: 1, frr: 0.05 };
     await assert.rejects(filter(clf, small.x, spec), { code: 'LAYER_NOT_FOUND', message: /spec\.layer/ });
     await assert.rejects(filter(clf, small.x, { ...spec, layer: 'dense1', neurons: [99] }), {
       message: /spec\.neurons\[0\]/,

@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 
 import { Rng } from '../../src/core/rng.js';
+import type { Classifier } from '../../src/core/classifier.js';
 import type { LabeledData } from '../../src/core/types.js';
 
 /** A tiny seeded conv net: conv(4) → maxpool → flatten → dense(8) → dense(k, softmax). */
@@ -82,4 +83,20 @@ export async function take(t: tf.Tensor): Promise<number[]> {
   const v = Array.from(await t.data());
   t.dispose();
   return v;
+}
+
+/**
+ * A two-class classifier for any input shape (probabilities from the mean
+ * input value), for defences that only read a classifier's input shape.
+ */
+export function shapeClassifier(inputShape: readonly number[]): Classifier {
+  return {
+    inputShape,
+    numClasses: 2,
+    predict: (x) =>
+      tf.tidy(() => {
+        const m = tf.mean(tf.reshape(x, [x.shape[0]!, -1]), 1, true);
+        return tf.concat([m, tf.sub(1, m)], 1) as tf.Tensor2D;
+      }),
+  };
 }

@@ -10,15 +10,10 @@ import '@tensorflow/tfjs-layers'; // registers the gradient functions
 
 import { Rng } from '../../src/core/rng.js';
 import { registerFastKernels, unregisterFastKernels } from '../../src/kernels/index.js';
-import {
-  batchMatMul,
-  gemmNT,
-  maxPoolBackprop,
-  maxPoolForward,
-  patchesTransposed,
-  sumMiddle,
-  type ConvGeometry,
-} from '../../src/kernels/loops.js';
+import { batchMatMul, gemmNT } from '../../src/kernels/gemm-loops.js';
+import { maxPoolBackprop, maxPoolForward, sumMiddle } from '../../src/kernels/pool-loops.js';
+import { patchesTransposed } from '../../src/kernels/conv-loops.js';
+import { type ConvGeometry } from '../../src/kernels/loop-types.js';
 import { ready } from '../helpers/backend.js';
 import {
   label,

@@ -8,14 +8,8 @@ import { BackdoorKitError } from '../../src/core/errors.js';
 import { Rng } from '../../src/core/rng.js';
 import { fastKernelFunc } from '../../src/kernels/fast-conv.js';
 import { FAST_KERNELS, registerFastKernels, unregisterFastKernels } from '../../src/kernels/index.js';
-import {
-  avgPoolBackprop,
-  conv2dBackpropFilter,
-  conv2dBackpropInput,
-  conv2dForward,
-  maxPoolBackprop,
-  sumMiddle,
-} from '../../src/kernels/loops.js';
+import { avgPoolBackprop, maxPoolBackprop, sumMiddle } from '../../src/kernels/pool-loops.js';
+import { conv2dBackpropFilter, conv2dBackpropInput, conv2dForward } from '../../src/kernels/conv-loops.js';
 import { ready } from '../helpers/backend.js';
 import {
   caseValues,

@@ -15,6 +15,7 @@ import * as detriggerAutoencoder from '../../src/defences/input/detrigger-autoen
 import * as featureSqueezing from '../../src/defences/input/feature-squeezing.js';
 import * as strip from '../../src/defences/input/strip.js';
 import { square } from '../../src/triggers/index.js';
+import { shapeClassifier } from '../helpers/fixtures.js';
 import { backendName, ready } from '../helpers/backend.js';
 
 before(async () => {
@@ -99,11 +100,11 @@ describe(`input-level defences on ${backendName}`, () => {
     const x = tf.tensor4d(data, [32, 8, 8, 1]);
     const before = tf.memory().numTensors;
     for (const architecture of ['dense', 'conv'] as const) {
-      const ae = await detriggerAutoencoder.train(x, {
+      const ae = await detriggerAutoencoder.calibrate(shapeClassifier([8, 8, 1]), x, {
         architecture,
         filters: [4],
         epochs: 2,
-        batchSize: 8,
+        trainBatchSize: 8,
         triggers: [square({ size: 2 })],
         seed: 1,
       });
@@ -118,7 +119,7 @@ describe(`input-level defences on ${backendName}`, () => {
             return tf.concat([a, tf.sub(1, a)], 1) as tf.Tensor2D;
           }),
       };
-      const r = await detriggerAutoencoder.detect(clf, x, { autoencoder: ae });
+      const r = await detriggerAutoencoder.detect(clf, x, { calibration: ae });
       r.labelsBefore.forEach((b, i) => assert.equal(r.suspicious[i], b !== r.labelsAfter[i] ? 1 : 0));
       ae.dispose();
     }

@@ -9,7 +9,7 @@ import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 
-import * as trojanNet from '../../src/attacks/trojannet.js';
+import * as trojanNet from '../../src/attacks/trojannet/index.js';
 import { backendName, ready } from '../helpers/backend.js';
 import { take, tinyConvModel, toyImages } from '../helpers/fixtures.js';
 

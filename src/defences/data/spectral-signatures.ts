@@ -333,7 +333,7 @@ export const SPECTRAL_SIGNATURES_REPAIR_DEFAULTS = Object.freeze({
  * architecture trained on the kept samples, and those samples. The caller
  * owns (disposes) `classifier` and `data.x`.
  */
-export type SpectralSignaturesRepair<C extends Classifier> = DataRepairResult<C>;
+export type SpectralSignaturesRepairResult<C extends Classifier> = DataRepairResult<C>;
 
 /**
  * Removes the flagged samples and retrains a freshly initialised model of the
@@ -359,7 +359,7 @@ export async function repair<C extends Classifier>(
   data: LabeledData,
   report: SpectralSignaturesReport | { suspicious: Uint8Array },
   options: SpectralSignaturesRepairOptions = {},
-): Promise<SpectralSignaturesRepair<C>> {
+): Promise<SpectralSignaturesRepairResult<C>> {
   const fn = 'spectralSignatures.repair';
   const o = resolveOptions(fn, SPECTRAL_SIGNATURES_REPAIR_DEFAULTS, options);
   requireCapabilities(fn, 'classifier', classifier, ['train']);

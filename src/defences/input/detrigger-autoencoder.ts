@@ -4,7 +4,7 @@
  * autoencoder trained on clean images to map copies stamped with a trigger
  * (a white 4×4 square at a random corner) back to the clean image.
  *
- * - {@link train} builds and trains it (Kwon's dense 250-100-20-100-250
+ * - {@link calibrate} builds and trains it (Kwon's dense 250-100-20-100-250
  *   network by default, or a convolutional one);
  * - {@link detect} flags an input when the classifier's label changes after
  *   the autoencoder (Kwon, Algorithm 1);
@@ -36,9 +36,9 @@ import {
 } from '../../core/checks.js';
 import { resolveOptions } from '../../core/options.js';
 import { checkProbabilities } from '../../core/predictions.js';
-import { assertBatch, assertTensor, cleanImagesTensor } from '../../core/validate.js';
+import { assertBatch, cleanImagesTensor } from '../../core/validate.js';
 import { convAutoencoder, denseAutoencoder } from '../../models/autoencoders.js';
-import { square } from '../../triggers/constructors.js';
+import { square } from '../../triggers/patches.js';
 import { CORNERS, planPlacement } from '../../triggers/stamp.js';
 import { assertTrigger, type Trigger } from '../../triggers/trigger.js';
 
@@ -51,8 +51,8 @@ export type DetriggerPlacement = 'random-corner' | 'random';
 /** Reconstruction loss: mean squared error (Kwon) or per-pixel binary cross-entropy. */
 export type DetriggerLoss = 'mse' | 'bce';
 
-/** Options of {@link train}. */
-export interface DetriggerTrainOptions extends LongRunningOptions {
+/** Options of {@link calibrate}. */
+export interface DetriggerCalibrateOptions extends LongRunningOptions {
   /** `'dense'`: Kwon's fully connected autoencoder; `'conv'`: `models.convAutoencoder`. @default 'dense' */
   readonly architecture?: DetriggerArchitecture;
   /** Dense encoder widths, mirrored by the decoder (Kwon: 250, 100). @default [250, 100] */
@@ -64,7 +64,7 @@ export interface DetriggerTrainOptions extends LongRunningOptions {
   /** Passes over the data (Kwon: 20). @default 20 */
   readonly epochs?: number;
   /** Samples per Adam step (Kwon: 128). @default 128 */
-  readonly batchSize?: number;
+  readonly trainBatchSize?: number;
   /** Adam learning rate (Kwon: 0.001). @default 0.001 */
   readonly learningRate?: number;
   /**
@@ -90,14 +90,14 @@ export interface DetriggerTrainOptions extends LongRunningOptions {
   readonly seed?: number;
 }
 
-/** Defaults of {@link train} (Kwon, Section IV-C; sources in docs/defences/detrigger-autoencoder.md). */
-export const DETRIGGER_TRAIN_DEFAULTS = Object.freeze({
+/** Defaults of {@link calibrate} (Kwon, Section IV-C; sources in docs/defences/detrigger-autoencoder.md). */
+export const DETRIGGER_CALIBRATE_DEFAULTS = Object.freeze({
   architecture: 'dense' as DetriggerArchitecture,
   hidden: Object.freeze([250, 100]) as readonly number[],
   latent: 20,
   filters: Object.freeze([32, 16]) as readonly number[],
   epochs: 20,
-  batchSize: 128,
+  trainBatchSize: 128,
   learningRate: 0.001,
   loss: 'mse' as DetriggerLoss,
   triggers: Object.freeze([square({ size: 4, value: 1, channels: 1 })]) as readonly Trigger[],
@@ -110,7 +110,7 @@ export const DETRIGGER_TRAIN_DEFAULTS = Object.freeze({
   signal: undefined as AbortSignal | undefined,
 });
 
-/** Training record of a {@link DetriggerAutoencoder}. */
+/** Training record of a {@link DetriggerCalibration}. */
 export interface DetriggerHistory {
   /** Mean training loss (`options.loss`) per epoch (on the batches as trained). */
   readonly loss: number[];
@@ -123,7 +123,7 @@ export interface DetriggerHistory {
  * (`model.predict(x)` purifies a batch, `saveModel(model, dir)` saves it);
  * call `dispose()` when done.
  */
-export interface DetriggerAutoencoder {
+export interface DetriggerCalibration {
   /** Marks the object's type. */
   readonly kind: 'detrigger-autoencoder';
   /** The autoencoder, `[n, h, w, c] → [n, h, w, c]`, values in (0, 1). Owned by this object. */
@@ -138,10 +138,10 @@ export interface DetriggerAutoencoder {
   dispose(): void;
 }
 
-/** What `detect` and `repair` accept as the autoencoder: a {@link DetriggerAutoencoder} or a bare tfjs-layers model. */
-export type AutoencoderLike = DetriggerAutoencoder | tfl.LayersModel;
+/** What `detect` and `repair` accept as the autoencoder: a {@link DetriggerCalibration} or a bare tfjs-layers model. */
+export type AutoencoderLike = DetriggerCalibration | tfl.LayersModel;
 
-type ResolvedTrain = typeof DETRIGGER_TRAIN_DEFAULTS;
+type ResolvedCalibrate = typeof DETRIGGER_CALIBRATE_DEFAULTS;
 
 function assertWidths(fn: string, arg: string, value: unknown): void {
   if (!Array.isArray(value) || value.length === 0 || !value.every((v) => Number.isInteger(v) && v >= 1)) {
@@ -168,7 +168,7 @@ function stampInto(x: Float32Array, base: number, W: number, C: number, t: Trigg
 }
 
 /** The training inputs of one epoch: the clean images with a random subset stamped. */
-function stampedCopy(clean: Float32Array, shape: readonly number[], o: ResolvedTrain, rng: Rng): Float32Array {
+function stampedCopy(clean: Float32Array, shape: readonly number[], o: ResolvedCalibrate, rng: Rng): Float32Array {
   const [n, H, W, C] = shape as [number, number, number, number];
   const per = H * W * C;
   const out = Float32Array.from(clean);
@@ -213,28 +213,35 @@ function reconstructionLoss(z: tf.Tensor, x: tf.Tensor, loss: DetriggerLoss): tf
  * binary cross-entropy) between its output and the clean image (identity
  * pairs for the unstamped rest).
  *
- * @param cleanData - Clean images `[n, h, w, c]` in [0, 1] (tensor or
- *   {@link LabeledData}; labels unused); not modified.
- * @param options - {@link DetriggerTrainOptions}.
- * @returns A {@link DetriggerAutoencoder}; the caller disposes it.
+ * @param classifier - The classifier to protect (any {@link Classifier}
+ *   taking images): the autoencoder is built for its input shape.
+ * @param cleanData - Clean images `[n, ...classifier.inputShape]` in [0, 1]
+ *   (tensor or {@link LabeledData}; labels unused); not modified.
+ * @param options - {@link DetriggerCalibrateOptions}.
+ * @returns A {@link DetriggerCalibration} holding the trained autoencoder; the caller disposes it.
  * @throws {@link InvalidArgumentError} for a bad option; {@link ShapeError}
  *   for non-image data or a trigger that does not fit; {@link AbortError}.
  * @example
  * ```ts
- * const ae = await detriggerAutoencoder.train(cleanTrain, { epochs: 20, seed: 1 });
- * const r = await detriggerAutoencoder.detect(classifier, inputs, { autoencoder: ae });
+ * const ae = await detriggerAutoencoder.calibrate(classifier, cleanTrain, { epochs: 20, seed: 1 });
+ * const r = await detriggerAutoencoder.detect(classifier, inputs, { calibration: ae });
  * ae.dispose();
  * ```
  */
-export async function train(cleanData: CleanImages, options?: DetriggerTrainOptions): Promise<DetriggerAutoencoder> {
-  const fn = 'detriggerAutoencoder.train';
-  const o = resolveOptions(fn, DETRIGGER_TRAIN_DEFAULTS, options);
+export async function calibrate(
+  classifier: Classifier,
+  cleanData: CleanImages,
+  options?: DetriggerCalibrateOptions,
+): Promise<DetriggerCalibration> {
+  const fn = 'detriggerAutoencoder.calibrate';
+  assertClassifier(fn, 'classifier', classifier);
+  const o = resolveOptions(fn, DETRIGGER_CALIBRATE_DEFAULTS, options);
   assertOneOf(fn, 'options.architecture', o.architecture, ['dense', 'conv'] as const);
   assertWidths(fn, 'options.hidden', o.hidden);
   assertPositiveInteger(fn, 'options.latent', o.latent);
   assertWidths(fn, 'options.filters', o.filters);
   assertPositiveInteger(fn, 'options.epochs', o.epochs);
-  assertPositiveInteger(fn, 'options.batchSize', o.batchSize);
+  assertPositiveInteger(fn, 'options.trainBatchSize', o.trainBatchSize);
   assertInRange(fn, 'options.learningRate', o.learningRate, 0, Infinity, { minOpen: true });
   assertOneOf(fn, 'options.loss', o.loss, ['mse', 'bce'] as const);
   assertOneOf(fn, 'options.placement', o.placement, ['random-corner', 'random'] as const);
@@ -246,16 +253,14 @@ export async function train(cleanData: CleanImages, options?: DetriggerTrainOpti
   assertFiniteNumber(fn, 'options.seed', o.seed);
   assertOptionalFunction(fn, 'options.onProgress', o.onProgress);
   assertOptionalSignal(fn, o.signal);
-  let x: tf.Tensor;
-  if (typeof cleanData === 'object' && cleanData !== null && 'x' in cleanData) {
-    assertTensor(fn, 'cleanData.x', (cleanData as { x: unknown }).x, 4);
-    x = cleanData.x;
-  } else {
-    assertTensor(fn, 'cleanData', cleanData, 4);
-    x = cleanData as tf.Tensor;
+  if (classifier.inputShape.length !== 3) {
+    throw new ShapeError(
+      { fn, arg: 'classifier', value: `inputShape [${classifier.inputShape.join(',')}]` },
+      'must take images [h, w, c] (the autoencoder reconstructs images)',
+    );
   }
-  const inputShape = x.shape.slice(1);
-  x = cleanImagesTensor(fn, 'cleanData', cleanData, inputShape);
+  const inputShape = [...classifier.inputShape];
+  const x = cleanImagesTensor(fn, 'cleanData', cleanData, inputShape);
   const [H, W, C] = inputShape as [number, number, number];
   if (!Array.isArray(o.triggers) || o.triggers.length === 0) {
     throw new InvalidArgumentError(
@@ -296,7 +301,7 @@ export async function train(cleanData: CleanImages, options?: DetriggerTrainOpti
   const optimizer = tf.train.adam(o.learningRate);
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const history: DetriggerHistory = { loss: [], seconds: [] };
-  const steps = Math.ceil(n / o.batchSize);
+  const steps = Math.ceil(n / o.trainBatchSize);
   let inputs: tf.Tensor4D | undefined;
   let ok = false;
   try {
@@ -311,8 +316,8 @@ export async function train(cleanData: CleanImages, options?: DetriggerTrainOpti
       try {
         for (let step = 0; step < steps; step++) {
           throwIfAborted(o.signal, fn);
-          const s = step * o.batchSize;
-          const e = Math.min(n, s + o.batchSize);
+          const s = step * o.trainBatchSize;
+          const e = Math.min(n, s + o.trainBatchSize);
           const xin = inputs;
           tf.tidy(() => {
             const idx = tf.tensor1d(order.subarray(s, e), 'int32');
@@ -373,7 +378,7 @@ function autoencoderFn(
   value: unknown,
   inputShape: readonly number[] | undefined,
 ): (x: tf.Tensor) => tf.Tensor {
-  const arg = 'options.autoencoder';
+  const arg = 'options.calibration';
   const v = value as { kind?: unknown; model?: unknown; predictOnBatch?: unknown; inputs?: unknown } | null;
   const model =
     v !== null && typeof v === 'object' && v.kind === 'detrigger-autoencoder' ? (v.model as tfl.LayersModel) : v;
@@ -381,7 +386,7 @@ function autoencoderFn(
   if (m === null || typeof m !== 'object' || typeof m.predictOnBatch !== 'function' || !Array.isArray(m.inputs)) {
     throw new InvalidArgumentError(
       { fn, arg, value },
-      'must be a DetriggerAutoencoder (from detriggerAutoencoder.train) or a tfjs-layers model',
+      'must be a DetriggerCalibration (from detriggerAutoencoder.calibrate) or a tfjs-layers model',
     );
   }
   const shape = m.inputs[0]?.shape.slice(1) ?? [];
@@ -397,8 +402,8 @@ function autoencoderFn(
 
 /** Options of {@link detect}. */
 export interface DetriggerDetectOptions extends LongRunningOptions {
-  /** The autoencoder (from {@link train}, or any tfjs-layers model of the input shape). Required. */
-  readonly autoencoder?: AutoencoderLike | undefined;
+  /** The autoencoder (from {@link calibrate}, or any tfjs-layers model of the input shape). Required. */
+  readonly calibration?: AutoencoderLike | undefined;
   /**
    * Score threshold. The score is `max_{c ≠ r_b} p_a[c] − p_a[r_b]` (r_b the
    * label before, p_a the probabilities after the autoencoder), positive
@@ -411,7 +416,7 @@ export interface DetriggerDetectOptions extends LongRunningOptions {
 
 /** Defaults of {@link detect}. */
 export const DETRIGGER_DETECT_DEFAULTS = Object.freeze({
-  autoencoder: undefined as AutoencoderLike | undefined,
+  calibration: undefined as AutoencoderLike | undefined,
   threshold: 0,
   batchSize: 256,
   onProgress: undefined as ProgressCallback | undefined,
@@ -441,14 +446,14 @@ export interface DetriggerReport {
  *
  * @param classifier - Any {@link Classifier}.
  * @param inputs - `[n, ...classifier.inputShape]`; not modified.
- * @param options - {@link DetriggerDetectOptions}; `autoencoder` is required.
+ * @param options - {@link DetriggerDetectOptions}; `calibration` is required.
  * @returns A {@link DetriggerReport} (plain data).
  * @throws {@link InvalidArgumentError} for a missing/bad autoencoder or option;
  *   {@link ShapeError} when inputs, classifier and autoencoder shapes disagree;
  *   {@link AbortError}.
  * @example
  * ```ts
- * const r = await detriggerAutoencoder.detect(classifier, inputs, { autoencoder: ae });
+ * const r = await detriggerAutoencoder.detect(classifier, inputs, { calibration: ae });
  * r.suspicious;    // Uint8Array, 1 = label changed
  * r.labelsAfter;   // the repaired predictions
  * ```
@@ -461,13 +466,13 @@ export async function detect(
   const fn = 'detriggerAutoencoder.detect';
   assertClassifier(fn, 'classifier', classifier);
   const o = resolveOptions(fn, DETRIGGER_DETECT_DEFAULTS, options);
-  if (o.autoencoder === undefined) {
+  if (o.calibration === undefined) {
     throw new InvalidArgumentError(
-      { fn, arg: 'options.autoencoder', value: undefined },
-      'is required (see detriggerAutoencoder.train)',
+      { fn, arg: 'options.calibration', value: undefined },
+      'is required (see detriggerAutoencoder.calibrate)',
     );
   }
-  const purify = autoencoderFn(fn, o.autoencoder, classifier.inputShape);
+  const purify = autoencoderFn(fn, o.calibration, classifier.inputShape);
   assertInRange(fn, 'options.threshold', o.threshold, -1, 1);
   assertPositiveInteger(fn, 'options.batchSize', o.batchSize);
   assertOptionalFunction(fn, 'options.onProgress', o.onProgress);
@@ -520,15 +525,15 @@ export async function detect(
 
 /** Options of {@link repair}. */
 export interface DetriggerRepairOptions {
-  /** The autoencoder (from {@link train}, or any tfjs-layers model). Required. */
-  readonly autoencoder?: AutoencoderLike | undefined;
+  /** The autoencoder (from {@link calibrate}, or any tfjs-layers model). Required. */
+  readonly calibration?: AutoencoderLike | undefined;
   /** Inputs per forward pass. @default 256 */
   readonly batchSize?: number;
 }
 
 /** Defaults of {@link repair}. */
 export const DETRIGGER_REPAIR_DEFAULTS = Object.freeze({
-  autoencoder: undefined as AutoencoderLike | undefined,
+  calibration: undefined as AutoencoderLike | undefined,
   batchSize: 256,
 });
 
@@ -536,32 +541,29 @@ export const DETRIGGER_REPAIR_DEFAULTS = Object.freeze({
  * Returns the de-triggered inputs: the autoencoder's reconstruction of each
  * input, batch by batch.
  *
- * @param inputs - `[n, h, w, c]` images matching the autoencoder; not modified.
- * @param options - {@link DetriggerRepairOptions}; `autoencoder` is required.
+ * @param classifier - The classifier the inputs are for (its input shape is checked against the autoencoder's).
+ * @param inputs - `[n, ...classifier.inputShape]` images; not modified.
+ * @param options - {@link DetriggerRepairOptions}; `calibration` is required.
  * @returns A new tensor of `inputs`' shape; the caller owns (disposes) it.
  * @throws {@link InvalidArgumentError} for a missing/bad autoencoder;
  *   {@link ShapeError} when the shapes disagree.
  * @example
  * ```ts
- * const clean = detriggerAutoencoder.repair(inputs, { autoencoder: ae });
+ * const clean = detriggerAutoencoder.repair(classifier, inputs, { calibration: ae });
  * ```
  */
-export function repair(inputs: tf.Tensor, options?: DetriggerRepairOptions): tf.Tensor {
+export function repair(classifier: Classifier, inputs: tf.Tensor, options?: DetriggerRepairOptions): tf.Tensor {
   const fn = 'detriggerAutoencoder.repair';
+  assertClassifier(fn, 'classifier', classifier);
   const o = resolveOptions(fn, DETRIGGER_REPAIR_DEFAULTS, options);
-  if (o.autoencoder === undefined) {
+  if (o.calibration === undefined) {
     throw new InvalidArgumentError(
-      { fn, arg: 'options.autoencoder', value: undefined },
-      'is required (see detriggerAutoencoder.train)',
+      { fn, arg: 'options.calibration', value: undefined },
+      'is required (see detriggerAutoencoder.calibrate)',
     );
   }
-  assertTensor(fn, 'inputs', inputs);
-  const purify = autoencoderFn(fn, o.autoencoder, undefined);
-  const shape =
-    (o.autoencoder as { kind?: string }).kind === 'detrigger-autoencoder'
-      ? (o.autoencoder as DetriggerAutoencoder).model.inputs[0]!.shape.slice(1)
-      : (o.autoencoder as tfl.LayersModel).inputs[0]!.shape.slice(1);
-  assertBatch(fn, 'inputs', inputs, shape as number[]);
+  const purify = autoencoderFn(fn, o.calibration, classifier.inputShape);
+  assertBatch(fn, 'inputs', inputs, classifier.inputShape);
   assertPositiveInteger(fn, 'options.batchSize', o.batchSize);
   return mapBatches(inputs, o.batchSize, (b) => purify(b));
 }

@@ -527,23 +527,22 @@ export async function detect(
  * Returns the squeezed inputs (Xu et al.'s squeezers as an input
  * purification): the squeezers applied in order, batch by batch.
  *
- * @param inputs - `[n, ...]` inputs (images for median smoothing), values in [0, 1]; not modified.
+ * @param classifier - The classifier the inputs are for (its input shape is checked).
+ * @param inputs - `[n, ...classifier.inputShape]` inputs (images for median smoothing), values in [0, 1]; not modified.
  * @param options - {@link FeatureSqueezingRepairOptions}.
  * @returns A new float32 tensor of `inputs`' shape; the caller owns (disposes) it.
  * @throws {@link InvalidArgumentError} for a bad squeezer or batch size;
  *   {@link ShapeError} for median smoothing of non-image inputs.
  * @example
  * ```ts
- * const purified = featureSqueezing.repair(x, { squeezers: [featureSqueezing.median(2)] });
+ * const purified = featureSqueezing.repair(classifier, x, { squeezers: [featureSqueezing.median(2)] });
  * ```
  */
-export function repair(inputs: tf.Tensor, options?: FeatureSqueezingRepairOptions): tf.Tensor {
+export function repair(classifier: Classifier, inputs: tf.Tensor, options?: FeatureSqueezingRepairOptions): tf.Tensor {
   const fn = 'featureSqueezing.repair';
+  assertClassifier(fn, 'classifier', classifier);
   const o = resolveOptions(fn, REPAIR_DEFAULTS, options);
-  assertTensor(fn, 'inputs', inputs);
-  if (inputs.shape[0] === 0 || inputs.rank < 2) {
-    throw new ShapeError({ fn, arg: 'inputs', value: inputs }, 'must be a non-empty batch [n, ...]');
-  }
+  assertBatch(fn, 'inputs', inputs, classifier.inputShape);
   assertSqueezers(fn, 'options.squeezers', o.squeezers, inputs.shape.slice(1));
   assertPositiveInteger(fn, 'options.batchSize', o.batchSize);
   return mapBatches(inputs, o.batchSize, (b) => applySqueezers(b, o.squeezers));

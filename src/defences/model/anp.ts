@@ -14,10 +14,11 @@
  * [0, 1].
  *
  * The optimisation needs the mask and the perturbations inside the forward
- * pass, which the generic `Classifier` interface cannot give; so ANP runs on
- * a {@link LayersModelClassifier} made of a linear chain of the layers
- * listed in {@link ANP_SUPPORTED_LAYERS}, re-computing each layer's forward
- * pass with tf ops from its weights. Models without BatchNorm are supported:
+ * pass, which the generic `Classifier` interface cannot give; so ANP asks for
+ * the `perturb` capability (`PerturbableClassifier`: `perturbedForward` and
+ * `withScaledKernels`). A `LayersModelClassifier` has it for a linear chain
+ * of the layers listed in {@link ANP_SUPPORTED_LAYERS}, re-computing each
+ * layer's forward pass with tf ops from its weights. Models without BatchNorm are supported:
  * the perturbed units are those of the conv and dense layers.
  *
  * @packageDocumentation
@@ -175,7 +176,7 @@ export interface AnpReport {
 }
 
 /** What {@link repair} returns. */
-export interface AnpResult<C extends Classifier = AnpClassifier> extends AnpReport {
+export interface AnpRepairResult<C extends Classifier = AnpClassifier> extends AnpReport {
   /**
    * The pruned classifier: a new copy of the input's kind (kernels scaled,
    * or unit masks added) that the caller owns; the input is unchanged.
@@ -341,92 +342,69 @@ function buildPruned(
   return classifier.withScaledKernels(scales);
 }
 
-/** Options of {@link prune}: the pruning half of {@link AnpOptions}. */
-export type AnpPruneOptions = Pick<AnpOptions, 'pruneBy' | 'threshold' | 'count' | 'pruning'>;
-
-/** Defaults of {@link prune} (the same as {@link ANP_DEFAULTS}). */
-export const ANP_PRUNE_DEFAULTS = Object.freeze({
-  pruneBy: ANP_DEFAULTS.pruneBy,
-  threshold: ANP_DEFAULTS.threshold,
-  count: ANP_DEFAULTS.count,
-  pruning: ANP_DEFAULTS.pruning,
-});
+/** The pruning options, as {@link checkPruneOptions} reads them. */
+type PruneOptions = Pick<typeof ANP_DEFAULTS, 'pruneBy' | 'threshold' | 'count' | 'pruning'>;
 
 /**
- * Prunes a classifier by given ANP mask values (e.g. the `masks` of an
- * earlier {@link repair}), without optimising again: the second step of the
- * reference implementation (`prune_neuron_cifar.py`), for trying several
- * thresholds or counts on one optimisation.
- *
- * @param classifier - The classifier the masks were learnt on. Never modified.
- * @param masks - Per-layer mask values (one per unit of each named layer).
- * @param options - See {@link AnpPruneOptions}.
- * @returns A new pruned classifier (the caller owns it) and the pruned units, smallest mask first.
- * @throws {@link LayerNotFoundError} for a mask of an unknown layer;
- *   {@link ShapeError} for a mask of the wrong length; {@link NonFiniteError}
- *   for a mask value that is not finite; {@link InvalidArgumentError} for a
- *   bad option; {@link CapabilityError} if `classifier` is not a LayersModelClassifier.
- *
- * @example
- * ```ts
- * const first = await anp.repair(suspect, clean500);
- * const stricter = anp.prune(suspect, first.masks, { threshold: 0.5 });
- * ```
+ * The masks of an earlier result, checked against `classifier`: one entry per
+ * Conv2D/Dense layer named at most once, one finite value per unit.
  */
-export function prune<C extends Classifier>(
-  classifier: C,
-  masks: readonly AnpLayerMask[],
-  options?: AnpPruneOptions,
-): { classifier: C; pruned: AnpPrunedUnit[] } {
-  const fn = 'anp.prune';
-  const o = resolveOptions(fn, ANP_PRUNE_DEFAULTS, options);
-  checkPruneOptions(fn, o);
-  requireCapabilities(fn, 'classifier', classifier, ['layers', 'train', 'perturb']);
+function checkedMasks(
+  fn: string,
+  classifier: LayeredClassifier,
+  masks: unknown,
+  count: number | undefined,
+): AnpLayerMask[] {
   if (!Array.isArray(masks) || masks.length === 0) {
     throw new InvalidArgumentError(
-      { fn, arg: 'masks', value: masks },
+      { fn, arg: 'report.masks', value: masks },
       'must be a non-empty array of { layer, values }',
     );
   }
   const seen = new Set<string>();
-  const clean: AnpLayerMask[] = masks.map((m: AnpLayerMask, i: number) => {
+  const clean: AnpLayerMask[] = (masks as AnpLayerMask[]).map((m: AnpLayerMask, i: number) => {
     const info = classifier.layers.find((l) => l.name === m?.layer);
     if (info === undefined || (info.className !== 'Conv2D' && info.className !== 'Dense')) {
       throw new LayerNotFoundError(
-        { fn, arg: `masks[${i}].layer`, value: m?.layer },
+        { fn, arg: `report.masks[${i}].layer`, value: m?.layer },
         'must name a Conv2D or Dense layer of the classifier',
       );
     }
     if (seen.has(info.name)) {
-      throw new InvalidArgumentError({ fn, arg: `masks[${i}].layer`, value: info.name }, 'must not repeat a layer');
+      throw new InvalidArgumentError(
+        { fn, arg: `report.masks[${i}].layer`, value: info.name },
+        'must not repeat a layer',
+      );
     }
     seen.add(info.name);
     const values = m.values as ArrayLike<number> | undefined;
     if (values === undefined || values === null || typeof values.length !== 'number' || values.length !== info.units) {
       throw new ShapeError(
-        { fn, arg: `masks[${i}].values`, value: values },
+        { fn, arg: `report.masks[${i}].values`, value: values },
         `must hold one value per unit of '${info.name}' (${info.units})`,
       );
     }
     for (let u = 0; u < values.length; u++) {
       if (typeof values[u] !== 'number' || !Number.isFinite(values[u])) {
-        throw new NonFiniteError({ fn, arg: `masks[${i}].values[${u}]`, value: values[u] }, 'must be a finite number');
+        throw new NonFiniteError(
+          { fn, arg: `report.masks[${i}].values[${u}]`, value: values[u] },
+          'must be a finite number',
+        );
       }
     }
     return { layer: info.name, values: Float32Array.from(values) };
   });
   const total = clean.reduce((a, m) => a + m.values.length, 0);
-  if (o.count !== undefined && o.count > total) {
+  if (count !== undefined && count > total) {
     throw new InvalidArgumentError(
-      { fn, arg: 'options.count', value: o.count },
+      { fn, arg: 'options.count', value: count },
       `must be at most the number of masked units (${total})`,
     );
   }
-  const pruned = selectPruned(clean, o.pruneBy, o.threshold, o.count ?? 0);
-  return { classifier: buildPruned(fn, classifier, clean, pruned, o.pruning) as unknown as C, pruned };
+  return clean;
 }
 
-function checkPruneOptions(fn: string, o: typeof ANP_PRUNE_DEFAULTS): void {
+function checkPruneOptions(fn: string, o: PruneOptions): void {
   assertOneOf(fn, 'options.pruneBy', o.pruneBy, ['threshold', 'number'] as const);
   assertFraction(fn, 'options.threshold', o.threshold);
   if (o.count !== undefined) assertInteger(fn, 'options.count', o.count, 0);
@@ -437,6 +415,41 @@ function checkPruneOptions(fn: string, o: typeof ANP_PRUNE_DEFAULTS): void {
     );
   }
   assertOneOf(fn, 'options.pruning', o.pruning, ['weights', 'mask'] as const);
+}
+
+/** The repair from the masks of an earlier result: no optimisation, only step 3. */
+async function pruneByReport(
+  classifier: PerturbableClassifier,
+  cleanData: LabeledData,
+  earlier: Pick<AnpReport, 'masks'> & Partial<Pick<AnpReport, 'history'>>,
+  o: typeof ANP_DEFAULTS,
+): Promise<AnpRepairResult<AnpClassifier>> {
+  const masks = checkedMasks(FN, classifier, earlier.masks, o.count);
+  assertLabeledData(FN, 'cleanData', cleanData, {
+    inputShape: classifier.inputShape,
+    numClasses: classifier.numClasses,
+  });
+  throwIfAborted(o.signal, FN);
+  const accuracyBefore = await accuracyOf(classifier, cleanData, o.evalBatchSize);
+  const pruned = selectPruned(masks, o.pruneBy, o.threshold, o.count ?? 0);
+  const repaired = buildPruned(FN, classifier, masks, pruned, o.pruning);
+  let accuracyAfter: number;
+  try {
+    accuracyAfter = await accuracyOf(repaired, cleanData, o.evalBatchSize);
+  } catch (e) {
+    repaired.dispose();
+    throw e;
+  }
+  report(o.onProgress, { stage: 'anp:prune', done: 1, total: 1, metrics: { pruned: pruned.length } });
+  return {
+    classifier: repaired,
+    masks,
+    pruned,
+    totalUnits: masks.reduce((a, m) => a + m.values.length, 0),
+    accuracyBefore,
+    accuracyAfter,
+    history: Array.isArray(earlier.history) ? earlier.history.map((h) => ({ ...h })) : [],
+  };
 }
 
 /**
@@ -454,16 +467,20 @@ function checkPruneOptions(fn: string, o: typeof ANP_PRUNE_DEFAULTS): void {
  * 3. prune the units whose mask is at most `threshold` (or the `count`
  *    smallest), in a copy of the model.
  *
- * @param classifier - A {@link LayersModelClassifier} (from
- *   `fromLayersModel`) whose model is a linear chain of
- *   {@link ANP_SUPPORTED_LAYERS}. Never modified.
+ * @param classifier - A classifier with the `layers`, `train` and `perturb`
+ *   capabilities (from `fromLayersModel`: a linear chain of
+ *   {@link ANP_SUPPORTED_LAYERS}). Never modified.
  * @param cleanData - Clean labelled data (the paper uses 1% of the training
  *   set, ~500 samples; at least {@link ANP_MIN_CLEAN_SAMPLES}). Never modified.
- * @param options - See {@link AnpOptions}.
+ * @param reportOrOptions - An earlier result (anything with its `masks`):
+ *   skip steps 1-2 and prune by those masks (the reference code's separate
+ *   pruning script, to try several thresholds on one optimisation); or the
+ *   options, see {@link AnpOptions}.
+ * @param maybeOptions - The options, when an earlier result is given.
  * @returns The pruned classifier (new; the caller owns it) and the
  *   diagnostics of {@link AnpReport}.
- * @throws {@link CapabilityError} if `classifier` is not a
- *   LayersModelClassifier; {@link UnsupportedError} naming the layer class
+ * @throws {@link CapabilityError} if `classifier` lacks a capability
+ *   (`mask` too for `pruning: 'mask'`); {@link UnsupportedError} naming the layer class
  *   for a layer ANP cannot run, or a branching model;
  *   {@link LayerNotFoundError} for an unknown name in `options.layers`;
  *   {@link InvalidArgumentError} for an option out of range (e.g. a
@@ -474,16 +491,41 @@ function checkPruneOptions(fn: string, o: typeof ANP_PRUNE_DEFAULTS): void {
  * ```ts
  * const { classifier: repaired, pruned, masks } = await anp.repair(suspect, clean500, { seed: 0 });
  * console.log(pruned.length, masks.map((m) => m.layer)); // 21 ['conv1', 'conv2', 'dense1']
+ * // a stricter threshold on the same masks, without optimising again
+ * const stricter = await anp.repair(suspect, clean500, { masks }, { threshold: 0.5 });
  * repaired.dispose();
+ * stricter.classifier.dispose();
  * ```
  */
 export async function repair<C extends Classifier>(
   classifier: C,
   cleanData: LabeledData,
   options?: AnpOptions,
-): Promise<AnpResult<C>> {
-  const o = resolveAnpOptions(options);
+): Promise<AnpRepairResult<C>>;
+export async function repair<C extends Classifier>(
+  classifier: C,
+  cleanData: LabeledData,
+  report: Pick<AnpReport, 'masks'> & Partial<Pick<AnpReport, 'history'>>,
+  options?: AnpOptions,
+): Promise<AnpRepairResult<C>>;
+export async function repair<C extends Classifier>(
+  classifier: C,
+  cleanData: LabeledData,
+  reportOrOptions?: AnpOptions | (Pick<AnpReport, 'masks'> & Partial<Pick<AnpReport, 'history'>>),
+  maybeOptions?: AnpOptions,
+): Promise<AnpRepairResult<C>> {
+  const given = reportOrOptions as { masks?: unknown } | undefined;
+  const fromReport = given !== null && typeof given === 'object' && 'masks' in given;
+  const o = resolveAnpOptions(fromReport ? maybeOptions : reportOrOptions);
   requireCapabilities(FN, 'classifier', classifier, ['layers', 'train', 'perturb']);
+  if (fromReport) {
+    return (await pruneByReport(
+      classifier,
+      cleanData,
+      reportOrOptions as Pick<AnpReport, 'masks'> & Partial<Pick<AnpReport, 'history'>>,
+      o,
+    )) as unknown as AnpRepairResult<C>;
+  }
   const layerInfos = resolvePerturbedLayers(classifier, o.layers);
   const network = classifier.perturbedForward(
     layerInfos.map((l) => l.name),

@@ -149,7 +149,7 @@ export interface FinePruningReport {
 }
 
 /** What {@link repair} returns: a new classifier and the diagnostics. */
-export interface FinePruningResult extends FinePruningReport {
+export interface FinePruningRepairResult extends FinePruningReport {
   /**
    * The repaired classifier: a new, independent copy (pruned units masked by
    * a `UnitMask` layer that stays in force under further training). The
@@ -354,7 +354,7 @@ export async function repair(
   classifier: FullClassifier,
   cleanData: LabeledData,
   options?: FinePruningOptions,
-): Promise<FinePruningResult> {
+): Promise<FinePruningRepairResult> {
   const o = resolveFinePruningOptions(options);
   const prunes = o.mode !== 'fine-tuning';
   requireCapabilities(FN, 'classifier', classifier, prunes ? ['layers', 'mask', 'train'] : ['train']);

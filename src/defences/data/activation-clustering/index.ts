@@ -42,5 +42,5 @@ export {
   type ActivationClusteringReport,
   type RepairMode,
   type ActivationClusteringRepairOptions,
-  type ActivationClusteringRepair,
+  type ActivationClusteringRepairResult,
 } from './types.js';

@@ -23,7 +23,7 @@ import { assertLabeledData } from '../../../core/validate.js';
 import { assertDataReport, fitUntilConverged, retrainAndProbe, retrainOnKept, splitFlagged } from '../shared.js';
 import {
   ACTIVATION_CLUSTERING_REPAIR_DEFAULTS,
-  type ActivationClusteringRepair,
+  type ActivationClusteringRepairResult,
   type ActivationClusteringRepairOptions,
   type ActivationClusteringReport,
 } from './types.js';
@@ -60,7 +60,7 @@ export async function repair<C extends Classifier>(
   data: LabeledData,
   report: ActivationClusteringReport | { suspicious: Uint8Array; suspectedSources?: Int32Array },
   options: ActivationClusteringRepairOptions = {},
-): Promise<ActivationClusteringRepair<C>> {
+): Promise<ActivationClusteringRepairResult<C>> {
   const fn = 'activationClustering.repair';
   const o = resolveOptions(fn, ACTIVATION_CLUSTERING_REPAIR_DEFAULTS, options);
   requireCapabilities(fn, 'classifier', classifier, ['train']);

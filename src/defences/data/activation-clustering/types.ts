@@ -230,7 +230,7 @@ export const ACTIVATION_CLUSTERING_REPAIR_DEFAULTS = Object.freeze({
  * removed for `'retrain'`, relabelled for `'relabel'`). The caller owns
  * (disposes) `classifier` and `data.x`.
  */
-export interface ActivationClusteringRepair<C extends Classifier> extends DataRepairResult<C> {
+export interface ActivationClusteringRepairResult<C extends Classifier> extends DataRepairResult<C> {
   /** The repair that ran. */
   readonly mode: RepairMode;
   /** Samples relabelled. */

@@ -171,7 +171,7 @@ export function filterScores(unitActs: Float32Array, units: number, neurons: rea
  * masks, the original untouched) one by one until the reversed triggers'
  * attack success is at most `stopAttackSuccess` or `maxPruneFraction` of the
  * units are gone. With `filter`, the paper's input filter is derived from
- * the same ranking (top `filterFraction` units, threshold at `filterFpr` on
+ * the same ranking (top `filterFraction` units, threshold at `filterFrr` on
  * the clean data); apply it with {@link filter}.
  *
  * @param classifier - Unlearning needs the 'train' capability, pruning
@@ -213,7 +213,7 @@ export async function repair<C extends Classifier>(
     throw new InvalidArgumentError({ fn, arg: 'options.filter', value: o.filter }, 'must be a boolean');
   }
   assertInRange(fn, 'options.filterFraction', o.filterFraction, 0, 1, { minOpen: true });
-  assertInRange(fn, 'options.filterFpr', o.filterFpr, 0, 1, { maxOpen: true });
+  assertInRange(fn, 'options.filterFrr', o.filterFrr, 0, 1, { maxOpen: true });
   assertPositiveInteger(fn, 'options.evalBatchSize', o.evalBatchSize);
   assertFiniteNumber(fn, 'options.seed', o.seed);
   assertOptionalFunction(fn, 'options.onProgress', o.onProgress);
@@ -296,8 +296,8 @@ export async function repair<C extends Classifier>(
       const k = Math.max(1, Math.ceil(units * o.filterFraction));
       const neurons = ranking.slice(0, k);
       const scores = Array.from(filterScores(clean, units, neurons)).sort((a, b) => a - b);
-      const at = Math.min(n - 1, Math.max(0, Math.ceil((1 - o.filterFpr) * n) - 1));
-      filterSpec = { layer: layer.name, neurons, threshold: scores[at]!, fpr: o.filterFpr };
+      const at = Math.min(n - 1, Math.max(0, Math.ceil((1 - o.filterFrr) * n) - 1));
+      filterSpec = { layer: layer.name, neurons, threshold: scores[at]!, frr: o.filterFrr };
     }
   }
   throwIfAborted(o.signal, fn);

@@ -134,8 +134,8 @@ export interface InputFilter {
   readonly neurons: number[];
   /** Inputs scoring above this are flagged. */
   readonly threshold: number;
-  /** The false-positive rate on the clean data the threshold was set for. */
-  readonly fpr: number;
+  /** The false-rejection rate (clean inputs flagged) the threshold was set for on clean data. */
+  readonly frr: number;
 }
 
 /** One fine-tuning schedule of the unlearning selection ({@link NeuralCleanseRepairOptions.schedules}). */
@@ -238,7 +238,7 @@ export interface NeuralCleanseRepairOptions {
   /** Filter: share of the layer's units used (at least one). @default 0.01 */
   readonly filterFraction?: number;
   /** Filter: false-positive rate on the clean data the threshold is set for. @default 0.05 */
-  readonly filterFpr?: number;
+  readonly filterFrr?: number;
   /** Samples per forward pass for activations and evaluation. @default 256 */
   readonly evalBatchSize?: number;
   /** Seed for the stamped subset and the fine-tuning order. @default 0 */
@@ -266,7 +266,7 @@ export const NEURAL_CLEANSE_REPAIR_DEFAULTS = Object.freeze({
   maxPruneFraction: 0.3,
   filter: true,
   filterFraction: 0.01,
-  filterFpr: 0.05,
+  filterFrr: 0.05,
   evalBatchSize: DEFAULT_BATCH_SIZE,
   seed: 0,
   onProgress: undefined as ProgressCallback | undefined,
