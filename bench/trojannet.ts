@@ -132,7 +132,7 @@ async function trainedModule(
     `p${resolved.numPatterns}`,
     `e${resolved.epochs}`,
     `spe${resolved.stepsPerEpoch ?? 'pass'}`,
-    `b${resolved.batchSize}`,
+    `b${resolved.trainBatchSize}`,
     `lr${resolved.learningRate}`,
     `nf${resolved.noiseFraction}`,
     `cf${resolved.cleanFraction}`,
@@ -265,7 +265,7 @@ export async function benchTrojanNet(opts: BenchTrojanNetOptions = {}): Promise<
 
   const t = trainedWith;
   const schedule =
-    `${t.epochs} epochs × ${t.stepsPerEpoch} steps of ${t.batchSize} ` +
+    `${t.epochs} epochs × ${t.stepsPerEpoch} steps of ${t.trainBatchSize ?? t.batchSize} ` +
     `(noise ${t.noiseFraction}, clean share ${t.cleanFraction}), Adam ${t.learningRate} with cosine decay, seed ${t.seed}; ` +
     `${t.polishEpochsRun} of ${t.polishEpochs} polish epochs run; no-trigger bias lowered by ${Number(t.noiseBiasShift).toFixed(3)}` +
     (Number(t.refineOutputPasses ?? 0) > 0

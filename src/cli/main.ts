@@ -164,7 +164,7 @@ function checkData(clf: LayersModelClassifier, d: LabeledData, flag: string): vo
 const NC_QUICK = Object.freeze({
   steps: 60,
   samplesPerStep: 256,
-  batchSize: 32,
+  trainBatchSize: 32,
   patience: 3,
   earlyStopPatience: 10,
 });

@@ -27,7 +27,7 @@ import { CentroidClassifier, handMade } from './centroid-classifier.js';
 let fx: BackdoorFixture;
 let fxReport: ActivationClusteringReport;
 /** Retraining settings matching the fixture's own training (6 epochs, batch 32, lr 3e-3). */
-const FX_RETRAIN = { retrainEpochs: 6, retrainBatchSize: 32, retrainLearningRate: 3e-3 } as const;
+const FX_RETRAIN = { retrainEpochs: 6, trainBatchSize: 32, retrainLearningRate: 3e-3 } as const;
 
 before(async () => {
   await ready;
@@ -315,7 +315,7 @@ describe('activationClustering on the planted-backdoor fixture', () => {
     const stages = new Set<string>();
     const r = await repair(fx.backdoored, fx.train, fxReport, {
       mode: 'relabel',
-      batchSize: 32,
+      trainBatchSize: 32,
       learningRate: 3e-3,
       maxEpochs: 5,
       onProgress: (e) => stages.add(e.stage),
@@ -351,7 +351,7 @@ describe('activationClustering on the planted-backdoor fixture', () => {
     const before = tf.memory().numTensors;
     const r = await repair(fx.backdoored, fx.train, fxReport, {
       mode: 'retrain',
-      batchSize: 32,
+      trainBatchSize: 32,
       learningRate: 3e-3,
       maxEpochs: 6,
       tolerance: 0,

@@ -54,7 +54,7 @@ describe('anp.repair finds a planted backdoor unit', () => {
     const { clean: c, triggered } = plantedData();
     assert.equal(await accuracy(clf, c), 1);
     assert.equal(await attackSuccessRate(clf, triggered, 2), 1);
-    const r = await repair(clf, c, { iterations: 50, batchSize: 16 });
+    const r = await repair(clf, c, { iterations: 50, trainBatchSize: 16 });
     assert.equal(r.masks.length, 1);
     assert.equal(r.masks[0]!.layer, 'hidden');
     const [m0, m1, m2] = Array.from(r.masks[0]!.values);
@@ -82,7 +82,7 @@ describe('anp.repair finds a planted backdoor unit', () => {
   it("with pruning: 'mask' inserts a 0/1 UnitMask instead", async () => {
     const clf = plantedModel();
     const { clean: c, triggered } = plantedData();
-    const r = await repair(clf, c, { iterations: 50, batchSize: 16, pruning: 'mask' });
+    const r = await repair(clf, c, { iterations: 50, trainBatchSize: 16, pruning: 'mask' });
     const mask = r.classifier.model.getLayer('hidden__unit_mask').getWeights()[0]!;
     assert.deepEqual(Array.from(await mask.data()), [1, 1, 0]);
     assert.equal(await attackSuccessRate(r.classifier, triggered, 2), 0);
@@ -233,7 +233,7 @@ describe('anp.repair re-computes other architectures faithfully', () => {
     const data = randomData(20, [8, 8, 2], 4, 9);
     const before = tf.memory().numTensors;
     // the forward self-check inside repair throws UNSUPPORTED if the re-computation disagrees
-    const r = await repair(clf, data, { iterations: 2, batchSize: 8, pruneBy: 'number', count: 0 });
+    const r = await repair(clf, data, { iterations: 2, trainBatchSize: 8, pruneBy: 'number', count: 0 });
     assert.deepEqual(
       r.masks.map((m) => [m.layer, m.values.length]),
       [
@@ -279,7 +279,7 @@ describe('anp.repair re-computes other architectures faithfully', () => {
 });
 
 describe('anp.repair on the planted-backdoor fixture', () => {
-  const quick = { iterations: 20, batchSize: 32, seed: 5 } as const;
+  const quick = { iterations: 20, trainBatchSize: 32, seed: 5 } as const;
 
   it('leaves its inputs alone, leaks nothing (not even across iterations), reports progress', async () => {
     assert.equal(ANP_DEFAULTS.epsilon, 0.4);

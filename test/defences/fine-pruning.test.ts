@@ -148,7 +148,7 @@ describe('finePruning.repair on a hand-made model', () => {
     const clf = channelModel();
     const data = handData();
     const w0 = await weightsOf(clf);
-    const r = await repair(clf, data, { mode: 'fine-tuning', epochs: 2, batchSize: 5 });
+    const r = await repair(clf, data, { mode: 'fine-tuning', epochs: 2, trainBatchSize: 5 });
     assert.equal(r.layer, null);
     assert.equal(r.pruned.length, 0);
     assert.equal(r.fineTuning.loss.length, 2);

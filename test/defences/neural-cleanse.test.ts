@@ -42,7 +42,7 @@ before(async () => {
 const SHORT: NeuralCleanseOptions = Object.freeze({
   steps: 150,
   samplesPerStep: 32,
-  batchSize: 8,
+  trainBatchSize: 8,
   patience: 5,
   initCost: 1e-3,
   costMultiplier: 2,
@@ -54,7 +54,7 @@ const SHORT: NeuralCleanseOptions = Object.freeze({
 const TINY: NeuralCleanseOptions = Object.freeze({
   steps: 6,
   samplesPerStep: 16,
-  batchSize: 8,
+  trainBatchSize: 8,
   patience: 2,
   initCost: 0.01,
   earlyStopPatience: 2,
@@ -559,7 +559,12 @@ describe('neuralCleanse.detect: engine behaviour', () => {
       [{ labels: [0, 1, 1] }, small, /options\.labels\[2\]/, 'INVALID_ARGUMENT'],
       [{ labels: [0, 1, 10] }, small, /options\.labels\[2\]/, 'INVALID_ARGUMENT'],
       [{ bogus: 1 } as NeuralCleanseOptions, small, /options\.bogus/, 'INVALID_ARGUMENT'],
-      [{ batchSize: 64 }, small, /Argument 'cleanData'.*at least options\.batchSize \(64\)/, 'INVALID_ARGUMENT'],
+      [
+        { trainBatchSize: 64 },
+        small,
+        /Argument 'cleanData'.*at least options\.trainBatchSize \(64\)/,
+        'INVALID_ARGUMENT',
+      ],
       [undefined, subset(f.test, range(0, 10)), /Argument 'cleanData'.*at least/, 'INVALID_ARGUMENT'],
     ];
     for (const [opts, data, message, code] of cases) {

@@ -236,7 +236,7 @@ describe('spectralSignatures.repair', () => {
     eps[fx.target] = 0.6;
     const found = await detect(fx.backdoored, fx.train, { expectedPoisonFraction: eps });
     const before = tf.memory().numTensors;
-    const r = await repair(fx.backdoored, fx.train, found, { batchSize: 32, learningRate: 3e-3, maxEpochs: 6 });
+    const r = await repair(fx.backdoored, fx.train, found, { trainBatchSize: 32, learningRate: 3e-3, maxEpochs: 6 });
     try {
       const flagged = found.suspicious.reduce((a, b) => a + b, 0);
       assert.equal(r.removed, flagged);

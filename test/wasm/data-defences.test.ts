@@ -65,14 +65,14 @@ describe('training-data defences on wasm', () => {
     const r = await activationClustering.detect(clf, train, {
       dims: 4,
       retrainEpochs: 30,
-      retrainBatchSize: 16,
+      trainBatchSize: 16,
       retrainLearningRate: 0.01,
     });
     assert.equal(tf.memory().numTensors, start);
     const d = detection(r.suspicious, poisoned);
     assert.ok(d.recall >= 0.9 && d.fpr <= 0.1, JSON.stringify(d));
     const fixed = await activationClustering.repair(clf, train, r, {
-      batchSize: 16,
+      trainBatchSize: 16,
       learningRate: 0.01,
       maxEpochs: 10,
     });
@@ -93,7 +93,11 @@ describe('training-data defences on wasm', () => {
     assert.equal(tf.memory().numTensors, start);
     const d = detection(r.suspicious, poisoned, r.scores);
     assert.ok(d.recall >= 0.9, JSON.stringify(d));
-    const fixed = await spectralSignatures.repair(clf, train, r, { batchSize: 16, learningRate: 0.01, maxEpochs: 5 });
+    const fixed = await spectralSignatures.repair(clf, train, r, {
+      trainBatchSize: 16,
+      learningRate: 0.01,
+      maxEpochs: 5,
+    });
     assert.equal(fixed.data.y.length, train.y.length - r.suspicious.reduce((a, b) => a + b, 0));
     fixed.classifier.dispose();
     fixed.data.x.dispose();

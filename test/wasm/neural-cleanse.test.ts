@@ -18,7 +18,7 @@ import { tinyConvModel, toyImages } from '../helpers/fixtures.js';
 const OPTS: NeuralCleanseOptions = Object.freeze({
   steps: 8,
   samplesPerStep: 32,
-  batchSize: 16,
+  trainBatchSize: 16,
   patience: 2,
   initCost: 0.01,
   earlyStopPatience: 2,

@@ -36,7 +36,7 @@ describe(`pruning defences on ${backendName}`, () => {
     }
     const data = { x: tf.tensor4d(rows, [10, 1, 1, 2]), y: Int32Array.from(y) };
     const before = tf.memory().numTensors;
-    const r = await finePruning.repair(clf, data, { epochs: 2, batchSize: 5 });
+    const r = await finePruning.repair(clf, data, { epochs: 2, trainBatchSize: 5 });
     assert.deepEqual(Array.from(r.order), [2, 0, 1]);
     assert.deepEqual(r.accuracyCurve, [1, 1, 0.6]);
     assert.deepEqual(Array.from(r.pruned), [2]);
@@ -53,7 +53,7 @@ describe(`pruning defences on ${backendName}`, () => {
     const clf = plantedModel();
     const { clean, triggered } = plantedData();
     const before = tf.memory().numTensors;
-    const r = await anp.repair(clf, clean, { iterations: 50, batchSize: 16 });
+    const r = await anp.repair(clf, clean, { iterations: 50, trainBatchSize: 16 });
     assert.deepEqual(
       r.pruned.map((p) => p.unit),
       [2],
@@ -104,7 +104,7 @@ describe(`pruning defences on ${backendName}`, () => {
     const counts: number[] = [];
     const r = await anp.repair(clf, data, {
       iterations: 6,
-      batchSize: 8,
+      trainBatchSize: 8,
       onProgress: (e) => {
         if (e.stage === 'anp:optimize') counts.push(tf.memory().numTensors);
       },

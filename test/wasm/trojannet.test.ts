@@ -34,7 +34,7 @@ describe('trojanNet on wasm', () => {
       numPatterns: 8,
       epochs: 10,
       stepsPerEpoch: 10,
-      batchSize: 64,
+      trainBatchSize: 64,
       learningRate: 0.1,
       noiseFraction: 0.5,
     });

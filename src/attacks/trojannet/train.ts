@@ -119,9 +119,9 @@ function makeModule(
  * architecture (Tang et al.'s code; the thesis' Figure 5.1).
  *
  * Batches are synthesised on the fly from the seeded generator (nothing is
- * held in memory): each step has `batchSize * (1 - noiseFraction)` trigger
+ * held in memory): each step has `trainBatchSize * (1 - noiseFraction)` trigger
  * patterns, every pattern appearing once per pass over the family in a seeded
- * order, each labelled with its index; and `batchSize * noiseFraction`
+ * order, each labelled with its index; and `trainBatchSize * noiseFraction`
  * negatives labelled "no trigger": random binary patches (Tang et al.; never
  * one of the trained patterns), uniform grey noise with a random offset,
  * clipped (the reference code), and, when `cleanPatches` are given, real
@@ -145,7 +145,7 @@ function makeModule(
  * @param options - See {@link TrainOptions}.
  * @returns The trained {@link TrojanNetModule} (the caller disposes it).
  * @throws {@link InvalidArgumentError} for a bad option (unknown key,
- *   `numPatterns` outside [1, 4368], `batchSize` < 2, `noiseFraction` outside
+ *   `numPatterns` outside [1, 4368], `trainBatchSize` < 2, `noiseFraction` outside
  *   [0, 1) or leaving no pattern per step, a non-positive learning rate,
  *   `cleanPatches` not a Float32Array of values in [0, 1]).
  * @throws {@link ShapeError} if `cleanPatches.length` is not a positive multiple of 16.
@@ -165,7 +165,7 @@ export async function train(options?: TrainOptions): Promise<TrojanNetModule> {
   assertInteger(fn, 'options.numPatterns', o.numPatterns, 1, NUM_PATTERNS);
   assertPositiveInteger(fn, 'options.epochs', o.epochs);
   if (o.stepsPerEpoch !== undefined) assertPositiveInteger(fn, 'options.stepsPerEpoch', o.stepsPerEpoch);
-  assertInteger(fn, 'options.batchSize', o.batchSize, 2);
+  assertInteger(fn, 'options.trainBatchSize', o.trainBatchSize, 2);
   assertInRange(fn, 'options.learningRate', o.learningRate, 0, Infinity, { minOpen: true });
   assertInRange(fn, 'options.noiseFraction', o.noiseFraction, 0, 1, { maxOpen: true });
   assertInRange(fn, 'options.cleanFraction', o.cleanFraction, 0, 1);
@@ -180,12 +180,12 @@ export async function train(options?: TrainOptions): Promise<TrojanNetModule> {
   if (o.cleanPatches !== undefined) assertPatches(fn, 'options.cleanPatches', o.cleanPatches);
   assertOptionalFunction(fn, 'options.onProgress', o.onProgress);
   assertOptionalSignal(fn, o.signal);
-  const negatives = Math.round(o.batchSize * o.noiseFraction);
-  const positives = o.batchSize - negatives;
+  const negatives = Math.round(o.trainBatchSize * o.noiseFraction);
+  const positives = o.trainBatchSize - negatives;
   if (positives < 1) {
     throw new InvalidArgumentError(
       { fn, arg: 'options.noiseFraction', value: o.noiseFraction },
-      `leaves no trigger pattern in a batch of ${o.batchSize}`,
+      `leaves no trigger pattern in a batch of ${o.trainBatchSize}`,
     );
   }
   throwIfAborted(o.signal, fn);
@@ -233,10 +233,10 @@ export async function train(options?: TrainOptions): Promise<TrojanNetModule> {
       throwIfAborted(o.signal, fn);
       const t = epoch * stepsPerEpoch + step;
       optimizer.setLearningRate(learningRate(t));
-      const batch = source.batch(o.batchSize, negatives);
+      const batch = source.batch(o.trainBatchSize, negatives);
       labels = batch.y;
       const loss = tf.tidy(() => {
-        const x = tf.tensor2d(batch.x, [o.batchSize, PATTERN_PIXELS]);
+        const x = tf.tensor2d(batch.x, [o.trainBatchSize, PATTERN_PIXELS]);
         return optimizer.minimize(() => head(hidden(model, x, training), kernel!, bias!) as tf.Scalar, true, vars)!;
       });
       lossSum += (await loss.data())[0]!;
@@ -350,7 +350,7 @@ export async function train(options?: TrainOptions): Promise<TrojanNetModule> {
     numPatterns: o.numPatterns,
     epochs: o.epochs,
     stepsPerEpoch,
-    batchSize: o.batchSize,
+    trainBatchSize: o.trainBatchSize,
     learningRate: o.learningRate,
     noiseFraction: o.noiseFraction,
     cleanFraction: o.cleanFraction,

@@ -63,7 +63,7 @@ export interface TrainOptions extends LongRunningOptions {
    * reference code: 2,000 patterns + 200 noise samples = 2,200).
    * @default 512
    */
-  readonly batchSize?: number;
+  readonly trainBatchSize?: number;
   /**
    * Initial Adam learning rate; it follows a cosine decay to 0 over all
    * steps.
@@ -134,7 +134,7 @@ export const TRAIN_DEFAULTS = Object.freeze({
   numPatterns: NUM_PATTERNS,
   epochs: 300,
   stepsPerEpoch: undefined as number | undefined,
-  batchSize: 512,
+  trainBatchSize: 512,
   learningRate: 0.05,
   noiseFraction: 0.3,
   cleanPatches: undefined as Float32Array | undefined,

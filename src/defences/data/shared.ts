@@ -112,7 +112,7 @@ export interface DataRepairResult<C> {
 export interface ConvergenceSettings {
   readonly maxEpochs: number;
   readonly tolerance: number;
-  readonly batchSize: number;
+  readonly trainBatchSize: number;
   readonly learningRate: number;
   readonly seed: number;
   readonly onProgress: ProgressCallback | undefined;
@@ -145,7 +145,7 @@ export async function fitUntilConverged(
   try {
     await model.fit(data, {
       epochs: o.maxEpochs,
-      batchSize: o.batchSize,
+      batchSize: o.trainBatchSize,
       learningRate: o.learningRate,
       seed: o.seed,
       signal: stop.signal,
@@ -206,9 +206,9 @@ export async function retrainOnKept(
 /** Settings of {@link retrainAndProbe}. */
 export interface RetrainSettings {
   readonly epochs: number;
-  readonly batchSize: number;
+  readonly trainBatchSize: number;
   readonly learningRate: number;
-  readonly evalBatchSize: number;
+  readonly batchSize: number;
   readonly onProgress: ProgressCallback | undefined;
   readonly signal: AbortSignal | undefined;
 }
@@ -247,7 +247,7 @@ export async function retrainAndProbe(
     train = gatherData(data, Int32Array.from(keep));
     await model.fit(train, {
       epochs: o.epochs,
-      batchSize: o.batchSize,
+      batchSize: o.trainBatchSize,
       learningRate: o.learningRate,
       seed,
       signal: o.signal,
@@ -261,7 +261,7 @@ export async function retrainAndProbe(
     train.x.dispose();
     if (probe.length === 0) return new Float32Array(0);
     probeData = gatherData(data, probe);
-    return await predictProbabilities(model, probeData.x, o.evalBatchSize);
+    return await predictProbabilities(model, probeData.x, o.batchSize);
   } catch (e) {
     if (e instanceof AbortError) throw new AbortError({ fn, arg: 'options.signal' }, 'was aborted');
     throw e;

@@ -310,7 +310,7 @@ export interface SpectralSignaturesRepairOptions extends LongRunningOptions {
   /** Retraining stops once an epoch lowers the mean training loss by less than this share of the previous epoch's. @default 0.05 */
   readonly tolerance?: number;
   /** Samples per gradient step. @default 128 */
-  readonly batchSize?: number;
+  readonly trainBatchSize?: number;
   /** Adam step size. @default 0.001 */
   readonly learningRate?: number;
   /** Seed of initialisation and shuffling. @default 0 */
@@ -321,7 +321,7 @@ export interface SpectralSignaturesRepairOptions extends LongRunningOptions {
 export const SPECTRAL_SIGNATURES_REPAIR_DEFAULTS = Object.freeze({
   maxEpochs: 30,
   tolerance: 0.05,
-  batchSize: 128,
+  trainBatchSize: 128,
   learningRate: 0.001,
   seed: 0,
   onProgress: undefined as ProgressCallback | undefined,
@@ -365,7 +365,7 @@ export async function repair<C extends Classifier>(
   requireCapabilities(fn, 'classifier', classifier, ['train']);
   assertPositiveInteger(fn, 'options.maxEpochs', o.maxEpochs);
   assertInRange(fn, 'options.tolerance', o.tolerance, 0, 1);
-  assertPositiveInteger(fn, 'options.batchSize', o.batchSize);
+  assertPositiveInteger(fn, 'options.trainBatchSize', o.trainBatchSize);
   assertInRange(fn, 'options.learningRate', o.learningRate, 0, Infinity, { minOpen: true });
   assertFiniteNumber(fn, 'options.seed', o.seed);
   assertOptionalFunction(fn, 'options.onProgress', o.onProgress);

@@ -81,7 +81,7 @@ export interface AnpOptions extends LongRunningOptions {
   /** Mask updates (mini-batches), drawn with replacement (reference code `--nb-iter`: 2000). @default 2000 */
   readonly iterations?: number;
   /** Samples per mini-batch (reference code: 128). @default 128 */
-  readonly batchSize?: number;
+  readonly trainBatchSize?: number;
   /**
    * `'threshold'` prunes every unit whose mask is at most `threshold`;
    * `'number'` prunes the `count` units with the smallest masks.
@@ -110,7 +110,7 @@ export interface AnpOptions extends LongRunningOptions {
    */
   readonly pruning?: AnpPruning;
   /** Samples per forward pass when measuring the clean accuracy. @default 256 */
-  readonly evalBatchSize?: number;
+  readonly batchSize?: number;
   /** Seed of the mini-batch sampling and of the random start of δ, ξ. @default 0 */
   readonly seed?: number;
 }
@@ -122,13 +122,13 @@ export const ANP_DEFAULTS = Object.freeze({
   maskLearningRate: 0.2,
   momentum: 0.9,
   iterations: 2000,
-  batchSize: 128,
+  trainBatchSize: 128,
   pruneBy: 'threshold' as 'threshold' | 'number',
   threshold: 0.2,
   count: undefined as number | undefined,
   layers: undefined as readonly string[] | undefined,
   pruning: 'weights' as AnpPruning,
-  evalBatchSize: DEFAULT_BATCH_SIZE,
+  batchSize: DEFAULT_BATCH_SIZE,
   seed: 0,
   onProgress: undefined as ProgressCallback | undefined,
   signal: undefined as AbortSignal | undefined,
@@ -209,7 +209,7 @@ function resolveAnpOptions(options: unknown): typeof ANP_DEFAULTS {
   assertInRange(FN, 'options.maskLearningRate', o.maskLearningRate, 0, Infinity, { minOpen: true });
   assertInRange(FN, 'options.momentum', o.momentum, 0, 1, { maxOpen: true });
   assertPositiveInteger(FN, 'options.iterations', o.iterations);
-  assertPositiveInteger(FN, 'options.batchSize', o.batchSize);
+  assertPositiveInteger(FN, 'options.trainBatchSize', o.trainBatchSize);
   checkPruneOptions(FN, o);
   if (o.layers !== undefined) {
     if (!Array.isArray(o.layers) || o.layers.length === 0 || o.layers.some((l) => typeof l !== 'string')) {
@@ -222,7 +222,7 @@ function resolveAnpOptions(options: unknown): typeof ANP_DEFAULTS {
       throw new InvalidArgumentError({ fn: FN, arg: 'options.layers', value: o.layers }, 'must not repeat a layer');
     }
   }
-  assertPositiveInteger(FN, 'options.evalBatchSize', o.evalBatchSize);
+  assertPositiveInteger(FN, 'options.batchSize', o.batchSize);
   assertFiniteNumber(FN, 'options.seed', o.seed);
   assertOptionalFunction(FN, 'options.onProgress', o.onProgress);
   assertOptionalSignal(FN, o.signal);
@@ -430,12 +430,12 @@ async function pruneByReport(
     numClasses: classifier.numClasses,
   });
   throwIfAborted(o.signal, FN);
-  const accuracyBefore = await accuracyOf(classifier, cleanData, o.evalBatchSize);
+  const accuracyBefore = await accuracyOf(classifier, cleanData, o.batchSize);
   const pruned = selectPruned(masks, o.pruneBy, o.threshold, o.count ?? 0);
   const repaired = buildPruned(FN, classifier, masks, pruned, o.pruning);
   let accuracyAfter: number;
   try {
-    accuracyAfter = await accuracyOf(repaired, cleanData, o.evalBatchSize);
+    accuracyAfter = await accuracyOf(repaired, cleanData, o.batchSize);
   } catch (e) {
     repaired.dispose();
     throw e;
@@ -459,7 +459,7 @@ async function pruneByReport(
  * Steps:
  * 1. give every unit of the perturbed layers a mask m = 1 and perturbations
  *    δ, ξ (the unit computes σ((m + δ)·(w·x) + (1 + ξ)·b));
- * 2. for `iterations` mini-batches of `batchSize` clean samples (drawn with
+ * 2. for `iterations` mini-batches of `trainBatchSize` clean samples (drawn with
  *    replacement): draw δ, ξ ~ U(−ε, ε), take one step
  *    δ ← clip(δ + ε·sign(∇δ L), −ε, ε) (and likewise ξ) up the clean loss,
  *    then one SGD-momentum step on m down
@@ -552,7 +552,7 @@ export async function repair<C extends Classifier>(
   await checkForward(classifier, network, cleanData.x);
   throwIfAborted(o.signal, FN);
   const live = o.onProgress !== undefined || o.signal !== undefined;
-  const accuracyBefore = await accuracyOf(classifier, cleanData, o.evalBatchSize);
+  const accuracyBefore = await accuracyOf(classifier, cleanData, o.batchSize);
 
   const rng = makeRng(o.seed, FN);
   const batchRng = rng.derive('batches');
@@ -573,8 +573,8 @@ export async function repair<C extends Classifier>(
   try {
     for (let it = 0; it < o.iterations; it++) {
       throwIfAborted(o.signal, FN);
-      const idx = new Int32Array(o.batchSize);
-      for (let i = 0; i < o.batchSize; i++) idx[i] = batchRng.int(n);
+      const idx = new Int32Array(o.trainBatchSize);
+      for (let i = 0; i < o.trainBatchSize; i++) idx[i] = batchRng.int(n);
       const d0 = units.map((u) => (perturb ? uniform(noiseRng, u, eps) : null));
       const x0 = units.map((u, j) => (perturb && hasBias[j] ? uniform(noiseRng, u, eps) : null));
       const step = tf.tidy(() => {
@@ -632,7 +632,7 @@ export async function repair<C extends Classifier>(
         const newMasks = masks.map(
           (m, j) => tf.clipByValue(tf.sub(m, tf.mul(o.maskLearningRate, newVelocity[j]!)), 0, 1) as tf.Tensor1D,
         );
-        const stats = tf.stack([tf.mul(value, o.batchSize), correct!, tf.scalar(o.batchSize)]) as tf.Tensor1D;
+        const stats = tf.stack([tf.mul(value, o.trainBatchSize), correct!, tf.scalar(o.trainBatchSize)]) as tf.Tensor1D;
         correct!.dispose();
         const acc = blockStats === null ? stats : tf.add(blockStats, stats);
         return { newMasks, newVelocity, acc: acc as tf.Tensor1D };
@@ -670,7 +670,7 @@ export async function repair<C extends Classifier>(
     const repaired = buildPruned(FN, classifier, maskValues, pruned, o.pruning);
     let accuracyAfter: number;
     try {
-      accuracyAfter = await accuracyOf(repaired, cleanData, o.evalBatchSize);
+      accuracyAfter = await accuracyOf(repaired, cleanData, o.batchSize);
     } catch (e) {
       repaired.dispose();
       throw e;

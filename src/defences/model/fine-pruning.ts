@@ -89,9 +89,9 @@ export interface FinePruningOptions extends LongRunningOptions {
   /** Fine-tuning optimiser. @default 'adam' */
   readonly optimizer?: 'adam' | 'sgd' | 'momentum';
   /** Fine-tuning samples per step. @default 32 */
-  readonly batchSize?: number;
+  readonly trainBatchSize?: number;
   /** Samples per forward pass when measuring activations and accuracy. @default 256 */
-  readonly evalBatchSize?: number;
+  readonly batchSize?: number;
   /** Seed of the fine-tuning shuffle (and dropout). @default 0 */
   readonly seed?: number;
 }
@@ -105,8 +105,8 @@ export const FINE_PRUNING_DEFAULTS = Object.freeze({
   epochs: 10,
   learningRate: 0.01,
   optimizer: 'adam' as 'adam' | 'sgd' | 'momentum',
-  batchSize: 32,
-  evalBatchSize: DEFAULT_BATCH_SIZE,
+  trainBatchSize: 32,
+  batchSize: DEFAULT_BATCH_SIZE,
   seed: 0,
   onProgress: undefined as ProgressCallback | undefined,
   signal: undefined as AbortSignal | undefined,
@@ -171,8 +171,8 @@ function resolveFinePruningOptions(options: unknown): typeof FINE_PRUNING_DEFAUL
   assertInteger(FN, 'options.epochs', o.epochs, 0);
   assertInRange(FN, 'options.learningRate', o.learningRate, 0, Infinity, { minOpen: true });
   assertOneOf(FN, 'options.optimizer', o.optimizer, ['adam', 'sgd', 'momentum'] as const);
+  assertPositiveInteger(FN, 'options.trainBatchSize', o.trainBatchSize);
   assertPositiveInteger(FN, 'options.batchSize', o.batchSize);
-  assertPositiveInteger(FN, 'options.evalBatchSize', o.evalBatchSize);
   assertFiniteNumber(FN, 'options.seed', o.seed);
   assertOptionalFunction(FN, 'options.onProgress', o.onProgress);
   assertOptionalSignal(FN, o.signal);
@@ -320,7 +320,7 @@ class LayerPruner {
  *    `maxAccuracyDrop` below the unpruned accuracy (the unit whose pruning
  *    broke the rule is kept);
  * 3. fine-tune the pruned copy on `cleanData` (`epochs`, `learningRate`,
- *    `optimizer`, `batchSize`) with the mask in force, so pruned units stay
+ *    `optimizer`, `trainBatchSize`) with the mask in force, so pruned units stay
  *    pruned.
  *
  * `'pruning'` stops after step 2; `'fine-tuning'` skips steps 1–2 and
@@ -373,7 +373,7 @@ export async function repair(
   throwIfAborted(o.signal, FN);
   const live = o.onProgress !== undefined || o.signal !== undefined;
 
-  const accuracyBefore = await accuracyOf(classifier, cleanData, o.evalBatchSize);
+  const accuracyBefore = await accuracyOf(classifier, cleanData, o.batchSize);
   let meanActivation: Float32Array = new Float32Array(0);
   let order: Int32Array = new Int32Array(0);
   let pruned: Int32Array = new Int32Array(0);
@@ -383,7 +383,7 @@ export async function repair(
   let result: FullClassifier;
 
   if (info !== undefined) {
-    meanActivation = await meanActivations(classifier, cleanData.x, info, o.evalBatchSize);
+    meanActivation = await meanActivations(classifier, cleanData.x, info, o.batchSize);
     order = ascendingOrder(meanActivation);
     report(o.onProgress, { stage: 'fine-pruning:activations', done: 1, total: 1 });
     const maxPruned = Math.min(info.units - 1, Math.floor(o.maxPrunedFraction * info.units + 1e-9));
@@ -395,7 +395,7 @@ export async function repair(
       while (k < maxPruned) {
         throwIfAborted(o.signal, FN);
         keep[order[k]!] = 0;
-        const acc = await accuracyOf(pruner.set(keep), cleanData, o.evalBatchSize);
+        const acc = await accuracyOf(pruner.set(keep), cleanData, o.batchSize);
         accuracyCurve.push(acc);
         report(o.onProgress, {
           stage: 'fine-pruning:prune',
@@ -429,7 +429,7 @@ export async function repair(
     if (o.mode !== 'pruning' && o.epochs > 0) {
       const h = await (result as TrainableClassifier).fit(cleanData, {
         epochs: o.epochs,
-        batchSize: o.batchSize,
+        batchSize: o.trainBatchSize,
         learningRate: o.learningRate,
         optimizer: o.optimizer,
         seed: o.seed,
@@ -442,7 +442,7 @@ export async function repair(
       fineTuning.loss.push(...h.loss);
       fineTuning.accuracy.push(...h.accuracy);
       fineTuning.seconds.push(...h.seconds);
-      accuracyAfter = await accuracyOf(result, cleanData, o.evalBatchSize);
+      accuracyAfter = await accuracyOf(result, cleanData, o.batchSize);
     }
   } catch (e) {
     result.dispose();

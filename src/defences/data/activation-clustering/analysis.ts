@@ -43,7 +43,7 @@ export function validateOptions(fn: string, o: ResolvedOptions, width: number): 
   assertInRange(fn, 'options.separationThreshold', o.separationThreshold, 0, Infinity);
   assertInRange(fn, 'options.exReThreshold', o.exReThreshold, 0, Infinity, { minOpen: true });
   assertPositiveInteger(fn, 'options.retrainEpochs', o.retrainEpochs);
-  assertPositiveInteger(fn, 'options.retrainBatchSize', o.retrainBatchSize);
+  assertPositiveInteger(fn, 'options.trainBatchSize', o.trainBatchSize);
   assertInRange(fn, 'options.retrainLearningRate', o.retrainLearningRate, 0, Infinity, { minOpen: true });
   assertInteger(fn, 'options.silhouetteSampleSize', o.silhouetteSampleSize, 2);
   assertPositiveInteger(fn, 'options.batchSize', o.batchSize);

@@ -229,9 +229,9 @@ export async function detect(
         probe,
         {
           epochs: o.retrainEpochs,
-          batchSize: o.retrainBatchSize,
+          trainBatchSize: o.trainBatchSize,
           learningRate: o.retrainLearningRate,
-          evalBatchSize: o.batchSize,
+          batchSize: o.batchSize,
           onProgress: o.onProgress,
           signal: o.signal,
         },

@@ -68,10 +68,10 @@ export async function repair<C extends Classifier>(
   assertOneOf(fn, 'options.mode', o.mode, ['relabel', 'retrain'] as const);
   assertPositiveInteger(fn, 'options.maxEpochs', o.maxEpochs);
   assertInRange(fn, 'options.tolerance', o.tolerance, 0, 1);
-  assertPositiveInteger(fn, 'options.batchSize', o.batchSize);
+  assertPositiveInteger(fn, 'options.trainBatchSize', o.trainBatchSize);
   assertInRange(fn, 'options.learningRate', o.learningRate, 0, Infinity, { minOpen: true });
   assertPositiveInteger(fn, 'options.sourceEpochs', o.sourceEpochs);
-  assertPositiveInteger(fn, 'options.evalBatchSize', o.evalBatchSize);
+  assertPositiveInteger(fn, 'options.batchSize', o.batchSize);
   assertFiniteNumber(fn, 'options.seed', o.seed);
   assertOptionalFunction(fn, 'options.onProgress', o.onProgress);
   assertOptionalSignal(fn, o.signal);
@@ -110,9 +110,9 @@ export async function repair<C extends Classifier>(
       Int32Array.from(flagged),
       {
         epochs: o.sourceEpochs,
-        batchSize: o.batchSize,
+        trainBatchSize: o.trainBatchSize,
         learningRate: o.learningRate,
-        evalBatchSize: o.evalBatchSize,
+        batchSize: o.batchSize,
         onProgress: o.onProgress,
         signal: o.signal,
       },

@@ -65,7 +65,7 @@ export interface ActivationClusteringOptions extends LongRunningOptions {
   /** Epochs of the model retrained for exclusionary reclassification. @default 8 */
   readonly retrainEpochs?: number;
   /** Batch size of that retraining. @default 128 */
-  readonly retrainBatchSize?: number;
+  readonly trainBatchSize?: number;
   /** Learning rate (Adam) of that retraining. @default 0.001 */
   readonly retrainLearningRate?: number;
   /** Classes larger than this get a silhouette estimated on this many sampled rows. @default 2000 */
@@ -92,7 +92,7 @@ export const ACTIVATION_CLUSTERING_DEFAULTS = Object.freeze({
   separationThreshold: 6,
   exReThreshold: 1,
   retrainEpochs: 8,
-  retrainBatchSize: 128,
+  trainBatchSize: 128,
   retrainLearningRate: 0.001,
   silhouetteSampleSize: 2000,
   batchSize: DEFAULT_BATCH_SIZE,
@@ -195,7 +195,7 @@ export interface ActivationClusteringRepairOptions extends LongRunningOptions {
   /** Training stops once an epoch lowers the mean training loss by less than this share of the previous epoch's loss. @default 0.05 */
   readonly tolerance?: number;
   /** Samples per gradient step. @default 128 */
-  readonly batchSize?: number;
+  readonly trainBatchSize?: number;
   /** Adam step size. @default 0.001 */
   readonly learningRate?: number;
   /**
@@ -205,7 +205,7 @@ export interface ActivationClusteringRepairOptions extends LongRunningOptions {
    */
   readonly sourceEpochs?: number;
   /** Samples per forward pass. @default 256 */
-  readonly evalBatchSize?: number;
+  readonly batchSize?: number;
   /** Seed of initialisation and shuffling. @default 0 */
   readonly seed?: number;
 }
@@ -215,10 +215,10 @@ export const ACTIVATION_CLUSTERING_REPAIR_DEFAULTS = Object.freeze({
   mode: 'relabel' as RepairMode,
   maxEpochs: 30,
   tolerance: 0.05,
-  batchSize: 128,
+  trainBatchSize: 128,
   learningRate: 0.001,
   sourceEpochs: 8,
-  evalBatchSize: DEFAULT_BATCH_SIZE,
+  batchSize: DEFAULT_BATCH_SIZE,
   seed: 0,
   onProgress: undefined as ProgressCallback | undefined,
   signal: undefined as AbortSignal | undefined,

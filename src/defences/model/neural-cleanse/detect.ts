@@ -50,7 +50,7 @@ import {
  *
  * @param classifier - Any image classifier (inputs `[H, W, C]`, ≥ 3 classes).
  * @param cleanData - Clean inputs the defender trusts (labels are only used
- *   to measure the reversed triggers' attack success); at least `batchSize`
+ *   to measure the reversed triggers' attack success); at least `trainBatchSize`
  *   samples. Not modified.
  * @param options - See {@link NeuralCleanseOptions}.
  * @returns {@link NeuralCleanseReport}: backdoored, targets, anomaly index,
@@ -80,8 +80,8 @@ export async function detect(
   checkScheduleOptions(fn, 'options', o);
   assertPositiveInteger(fn, 'options.steps', o.steps);
   assertPositiveInteger(fn, 'options.samplesPerStep', o.samplesPerStep);
+  assertPositiveInteger(fn, 'options.trainBatchSize', o.trainBatchSize);
   assertPositiveInteger(fn, 'options.batchSize', o.batchSize);
-  assertPositiveInteger(fn, 'options.evalBatchSize', o.evalBatchSize);
   assertInRange(fn, 'options.learningRate', o.learningRate, 0, Infinity, { minOpen: true, maxOpen: true });
   assertInRange(fn, 'options.beta1', o.beta1, 0, 1, { maxOpen: true });
   assertInRange(fn, 'options.beta2', o.beta2, 0, 1, { maxOpen: true });
@@ -97,10 +97,10 @@ export async function detect(
     inputShape: classifier.inputShape,
     numClasses: classifier.numClasses,
   });
-  if (cleanData.y.length < o.batchSize) {
+  if (cleanData.y.length < o.trainBatchSize) {
     throw new InvalidArgumentError(
       { fn, arg: 'cleanData', value: `${cleanData.y.length} samples` },
-      `must hold at least options.batchSize (${o.batchSize}) samples`,
+      `must hold at least options.trainBatchSize (${o.trainBatchSize}) samples`,
     );
   }
   throwIfAborted(o.signal, fn);
@@ -130,7 +130,7 @@ export async function detect(
   for (let i = 0; i < reversed.length; i++) {
     throwIfAborted(o.signal, fn);
     const r = reversed[i]!;
-    const pred = await predictStamped(classifier, cleanData.x, r.mask, r.pattern, o.evalBatchSize);
+    const pred = await predictStamped(classifier, cleanData.x, r.mask, r.pattern, o.batchSize);
     perClass.push({
       label: r.label,
       norm: norms[i]!,

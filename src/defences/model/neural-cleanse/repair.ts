@@ -204,7 +204,7 @@ export async function repair<C extends Classifier>(
   const o = resolveOptions(fn, NEURAL_CLEANSE_REPAIR_DEFAULTS, options);
   assertOneOf(fn, 'options.method', o.method, ['unlearning', 'pruning'] as const);
   const schedules = resolveSchedules(fn, o);
-  assertPositiveInteger(fn, 'options.batchSize', o.batchSize);
+  assertPositiveInteger(fn, 'options.trainBatchSize', o.trainBatchSize);
   assertInRange(fn, 'options.validationFraction', o.validationFraction, 0, 1, { minOpen: true, maxOpen: true });
   assertFraction(fn, 'options.maxValidationDrop', o.maxValidationDrop);
   assertFraction(fn, 'options.stopAttackSuccess', o.stopAttackSuccess);
@@ -214,7 +214,7 @@ export async function repair<C extends Classifier>(
   }
   assertInRange(fn, 'options.filterFraction', o.filterFraction, 0, 1, { minOpen: true });
   assertInRange(fn, 'options.filterFrr', o.filterFrr, 0, 1, { maxOpen: true });
-  assertPositiveInteger(fn, 'options.evalBatchSize', o.evalBatchSize);
+  assertPositiveInteger(fn, 'options.batchSize', o.batchSize);
   assertFiniteNumber(fn, 'options.seed', o.seed);
   assertOptionalFunction(fn, 'options.onProgress', o.onProgress);
   assertOptionalSignal(fn, o.signal);
@@ -266,7 +266,7 @@ export async function repair<C extends Classifier>(
     for (const i of validation) held[i] = 1;
     split = { fit: Int32Array.from({ length: n }, (_, i) => i).filter((i) => held[i] === 0), validation };
   }
-  const evalOn = (clf: Classifier, data: LabeledData) => evaluateRepair(clf, data, targets, triggers, o.evalBatchSize);
+  const evalOn = (clf: Classifier, data: LabeledData) => evaluateRepair(clf, data, targets, triggers, o.batchSize);
   const evalAll = (clf: Classifier) => evalOn(clf, cleanData);
   const before = await evalAll(classifier);
 
@@ -275,7 +275,7 @@ export async function repair<C extends Classifier>(
   let filterSpec: InputFilter | undefined;
   if (layer !== undefined && targets.length > 0) {
     const lc = classifier as unknown as LayeredClassifier;
-    const clean = await unitActivations(fn, lc, cleanData.x, layer, o.evalBatchSize);
+    const clean = await unitActivations(fn, lc, cleanData.x, layer, o.batchSize);
     const units = layer.units;
     const cleanMean = columnMeans(clean, n, units);
     const stampedMean = new Float64Array(units);
@@ -283,7 +283,7 @@ export async function repair<C extends Classifier>(
       const e = triggers.get(t)!;
       const xs = applyReversed(cleanData.x, e.mask, e.pattern);
       try {
-        const acts = await unitActivations(fn, lc, xs, layer, o.evalBatchSize);
+        const acts = await unitActivations(fn, lc, xs, layer, o.batchSize);
         const m = columnMeans(acts, n, units);
         for (let u = 0; u < units; u++) stampedMean[u]! += m[u]! / targets.length;
       } finally {

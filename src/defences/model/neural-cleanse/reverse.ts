@@ -100,8 +100,8 @@ export async function reverseEngineer(
   const K = classifier.numClasses;
   const n = x.shape[0];
   const root = makeRng(o.seed, fn);
-  const stream = new BatchStream(n, o.batchSize, root.derive('order'));
-  const batchesPerStep = Math.max(1, Math.floor(o.samplesPerStep / o.batchSize));
+  const stream = new BatchStream(n, o.trainBatchSize, root.derive('order'));
+  const batchesPerStep = Math.max(1, Math.floor(o.samplesPerStep / o.trainBatchSize));
   const schedule: Required<CostScheduleOptions> = {
     initCost: o.initCost,
     attackSuccessThreshold: o.attackSuccessThreshold,

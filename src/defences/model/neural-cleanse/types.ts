@@ -13,10 +13,10 @@ import { COST_SCHEDULE_DEFAULTS, type CostScheduleOptions } from './cost-schedul
 export interface NeuralCleanseOptions extends CostScheduleOptions {
   /** Maximum optimisation steps per label (a step is `samplesPerStep` inputs, see the docs). @default 1000 */
   readonly steps?: number;
-  /** Inputs per step: `floor(samplesPerStep / batchSize)` mini-batches (the reference code's NB_SAMPLE). @default 1000 */
+  /** Inputs per step: `floor(samplesPerStep / trainBatchSize)` mini-batches (the reference code's NB_SAMPLE). @default 1000 */
   readonly samplesPerStep?: number;
   /** Mini-batch size per label. @default 32 */
-  readonly batchSize?: number;
+  readonly trainBatchSize?: number;
   /** Adam step size. @default 0.1 */
   readonly learningRate?: number;
   /** Adam β1. @default 0.5 */
@@ -39,7 +39,7 @@ export interface NeuralCleanseOptions extends CostScheduleOptions {
   /** Seed for the random initial masks/patterns and the data order. @default 0 */
   readonly seed?: number;
   /** Samples per forward pass when measuring the reversed triggers' attack success. @default 256 */
-  readonly evalBatchSize?: number;
+  readonly batchSize?: number;
   /**
    * Progress callback, one event per optimisation step (`done` = step),
    * with `metrics`: `active` (labels still optimised) and, per label `k`
@@ -57,7 +57,7 @@ export const NEURAL_CLEANSE_DEFAULTS = Object.freeze({
   ...COST_SCHEDULE_DEFAULTS,
   steps: 1000,
   samplesPerStep: 1000,
-  batchSize: 32,
+  trainBatchSize: 32,
   learningRate: 0.1,
   beta1: 0.5,
   beta2: 0.9,
@@ -66,7 +66,7 @@ export const NEURAL_CLEANSE_DEFAULTS = Object.freeze({
   labels: undefined as readonly number[] | undefined,
   mode: 'batched' as 'batched' | 'sequential',
   seed: 0,
-  evalBatchSize: DEFAULT_BATCH_SIZE,
+  batchSize: DEFAULT_BATCH_SIZE,
   onProgress: undefined as ProgressCallback | undefined,
   signal: undefined as AbortSignal | undefined,
 });
@@ -198,7 +198,7 @@ export interface NeuralCleanseRepairOptions {
   /** Unlearning: epochs of fine-tuning. @default 1 */
   readonly epochs?: number;
   /** Unlearning: mini-batch size. @default 32 */
-  readonly batchSize?: number;
+  readonly trainBatchSize?: number;
   /** Unlearning: optimiser of the fine-tuning. @default 'adam' */
   readonly optimizer?: 'adam' | 'sgd' | 'momentum';
   /** Unlearning: step size. @default 0.001 */
@@ -240,7 +240,7 @@ export interface NeuralCleanseRepairOptions {
   /** Filter: false-positive rate on the clean data the threshold is set for. @default 0.05 */
   readonly filterFrr?: number;
   /** Samples per forward pass for activations and evaluation. @default 256 */
-  readonly evalBatchSize?: number;
+  readonly batchSize?: number;
   /** Seed for the stamped subset and the fine-tuning order. @default 0 */
   readonly seed?: number;
   /** Progress callback. @default undefined */
@@ -255,7 +255,7 @@ export const NEURAL_CLEANSE_REPAIR_DEFAULTS = Object.freeze({
   targets: undefined as readonly number[] | undefined,
   stampFraction: 0.2,
   epochs: 1,
-  batchSize: 32,
+  trainBatchSize: 32,
   optimizer: 'adam' as 'adam' | 'sgd' | 'momentum',
   learningRate: 1e-3,
   schedules: undefined as readonly UnlearningSchedule[] | 'auto' | undefined,
@@ -267,7 +267,7 @@ export const NEURAL_CLEANSE_REPAIR_DEFAULTS = Object.freeze({
   filter: true,
   filterFraction: 0.01,
   filterFrr: 0.05,
-  evalBatchSize: DEFAULT_BATCH_SIZE,
+  batchSize: DEFAULT_BATCH_SIZE,
   seed: 0,
   onProgress: undefined as ProgressCallback | undefined,
   signal: undefined as AbortSignal | undefined,

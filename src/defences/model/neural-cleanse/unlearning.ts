@@ -164,7 +164,7 @@ export async function unlearn(
         { x: xAll, y: yAll },
         {
           epochs: schedule.epochs,
-          batchSize: o.batchSize,
+          batchSize: o.trainBatchSize,
           optimizer: schedule.optimizer,
           learningRate: schedule.learningRate,
           seed: o.seed,
