@@ -265,7 +265,7 @@ export async function benchDataDefences(): Promise<{ markdown: string }> {
       const s = subjects[kind];
       const r = await activationClustering.detect(s.classifier, s.train, { ...opts, analysis: 'smaller' });
       row.push(score(oracleFlags(r, s), s).f1);
-      if (kind === 'all-to-all') row.push(r.seconds.clustering);
+      if (kind === 'all-to-all') row.push(r.timing.stages.clustering);
     }
     varRows.push(row);
   }
@@ -399,13 +399,13 @@ export async function benchDataDefences(): Promise<{ markdown: string }> {
     let skNote = '';
     for (let rep = 0; rep < 2; rep++) {
       const a = await activationClustering.detect(s.classifier, s.train, { analysis: 'relative-size' });
-      oursDefault = Math.min(oursDefault, a.seconds.clustering + a.seconds.analysis);
+      oursDefault = Math.min(oursDefault, a.timing.stages.clustering + a.timing.stages.analysis);
       const b = await activationClustering.detect(s.classifier, s.train, {
         analysis: 'relative-size',
         nInit: 10,
         icaMaxIterations: 1000,
       });
-      oursLikeSk = Math.min(oursLikeSk, b.seconds.clustering + b.seconds.analysis);
+      oursLikeSk = Math.min(oursLikeSk, b.timing.stages.clustering + b.timing.stages.analysis);
       const t = sklearnSeconds(acts.values, acts.cols, s.train.y);
       if (typeof t === 'number') sk = Math.min(sk, t);
       else skNote = t;

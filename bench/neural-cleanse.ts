@@ -298,7 +298,7 @@ export async function benchNeuralCleanse(allSeeds = false): Promise<NeuralCleans
     const report =
       cached ?? (await neuralCleanse.detect(s.classifier, d.defender, { seed: 0, onProgress: progress(name) }));
     if (cached === undefined) writeCachedReport(opts, report);
-    const seconds = report.seconds;
+    const seconds = report.timing.totalSeconds;
     const l0 = report.perClass.find((p) => p.label === TARGET)!;
     const smallest = [...report.perClass].sort((a, b) => a.norm - b.norm)[0]!;
     const ov = overlap(l0.mask, region);
@@ -459,7 +459,7 @@ export async function benchNeuralCleanseSeeds(): Promise<NeuralCleanseBenchResul
       logFlags.length === 0 ? 'none' : logFlags.join(', '),
       sorted[0]! / lin.median,
       Math.max(...report.perClass.map((p) => p.steps)),
-      report.seconds,
+      report.timing.totalSeconds,
     ]);
     log(
       `${name}: linear ${linIdx.toFixed(2)} (${linLabel}) flags ${JSON.stringify(linFlags)}; log ${logIdx.toFixed(2)} (${logLabel}) flags ${JSON.stringify(logFlags)}`,

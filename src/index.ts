@@ -47,6 +47,7 @@ export type {
   BackdoorKitErrorCode,
   ErrorContext,
   CleanImages,
+  Timing,
   LabeledData,
   ProgressEvent,
   ProgressCallback,

@@ -241,7 +241,7 @@ async function scan(a: ScanArgs, io: CliIo): Promise<ScanResult> {
           anomalyIndex: p.anomalyIndex,
           flagged: p.flagged,
         })),
-        seconds: r.seconds,
+        seconds: r.timing.totalSeconds,
       };
       if (r.backdoored) {
         backdoored = true;

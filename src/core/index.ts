@@ -6,7 +6,7 @@
  */
 export * from './errors.js';
 export { Rng, makeRng } from './rng.js';
-export type { CleanImages, LabeledData, ProgressEvent, ProgressCallback, LongRunningOptions } from './types.js';
+export type { CleanImages, Timing, LabeledData, ProgressEvent, ProgressCallback, LongRunningOptions } from './types.js';
 export type {
   Classifier,
   LayeredClassifier,

@@ -40,5 +40,16 @@ export interface LongRunningOptions {
   readonly signal?: AbortSignal;
 }
 
+/**
+ * Wall time of a run, excluded from determinism (two runs with the same seed
+ * give the same report except for this field).
+ */
+export interface Timing {
+  /** Whole call, in seconds. */
+  readonly totalSeconds: number;
+  /** Seconds per named stage (stages may not add up to the total: set-up and checks are outside them). */
+  readonly stages: Readonly<Record<string, number>>;
+}
+
 /** Clean images for calibration: an image tensor, or a {@link LabeledData} whose labels are ignored. */
 export type CleanImages = tf.Tensor | LabeledData;

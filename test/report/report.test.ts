@@ -166,7 +166,7 @@ function fakeNcReport(): NeuralCleanseReport {
       mask: mask(15 - label),
       pattern: Array.from({ length: 16 }, () => 0.5),
     })),
-    seconds: 1,
+    timing: { totalSeconds: 1, stages: { reverse: 1 } },
   };
 }
 

@@ -103,7 +103,8 @@ export async function detect(
   const rng = makeRng(o.seed, fn);
 
   // 1. activations
-  let t0 = performance.now();
+  const tStart = performance.now();
+  let t0 = tStart;
   const acts = await layerActivations(
     fn,
     clf,
@@ -302,6 +303,9 @@ export async function detect(
     segmentBy: o.segmentBy,
     reduction: o.reduction,
     retrainings,
-    seconds: { activations: secondsActivations, clustering: secondsClustering, analysis: secondsAnalysis },
+    timing: {
+      totalSeconds: (performance.now() - tStart) / 1000,
+      stages: { activations: secondsActivations, clustering: secondsClustering, analysis: secondsAnalysis },
+    },
   };
 }

@@ -6,7 +6,7 @@
  */
 import { DEFAULT_BATCH_SIZE } from '../../../core/batching.js';
 import type { Classifier } from '../../../core/classifier.js';
-import type { LongRunningOptions, ProgressCallback } from '../../../core/types.js';
+import type { LongRunningOptions, ProgressCallback, Timing } from '../../../core/types.js';
 import type { DataRepairResult } from '../shared.js';
 
 /** The cluster analyses of Chen et al. (and ART's `smaller` and `distance`). */
@@ -171,8 +171,13 @@ export interface ActivationClusteringReport {
   readonly reduction: ActivationReduction;
   /** Models retrained (exclusionary reclassification: 0, 1 or 2). */
   readonly retrainings: number;
-  /** Wall time of each stage in seconds (activations = forward passes; reduction + clustering + statistics; analysis). */
-  readonly seconds: { readonly activations: number; readonly clustering: number; readonly analysis: number };
+  /**
+   * Wall time (not deterministic): stages `activations` (forward passes),
+   * `clustering` (reduction + clustering + statistics) and `analysis`.
+   */
+  readonly timing: Timing & {
+    readonly stages: { readonly activations: number; readonly clustering: number; readonly analysis: number };
+  };
 }
 
 /** Options validated once, shared by detect's stages. */

@@ -105,6 +105,7 @@ export async function detect(
   }
   throwIfAborted(o.signal, fn);
 
+  const tReverse = performance.now();
   let reversed: ReversedTrigger[];
   if (o.mode === 'batched') {
     reversed = await reverseEngineer(fn, classifier, cleanData.x, labels, o, 'neural-cleanse:reverse');
@@ -123,6 +124,7 @@ export async function detect(
     }
   }
 
+  const reverseSeconds = (performance.now() - tReverse) / 1000;
   const norms = reversed.map((r) => r.mask.reduce((s, v) => s + Math.abs(v), 0));
   const mad = outlierDetectionUnchecked(norms, o.threshold, MAD_CONSISTENCY, o.scale);
   const flagged = new Set(mad.flagged);
@@ -156,7 +158,7 @@ export async function detect(
     maskShape: [H, W],
     patternShape: [H, W, C],
     perClass,
-    seconds: (performance.now() - t0) / 1000,
+    timing: { totalSeconds: (performance.now() - t0) / 1000, stages: { reverse: reverseSeconds } },
   };
 }
 

@@ -6,7 +6,7 @@
  */
 import { DEFAULT_BATCH_SIZE } from '../../../core/batching.js';
 import type { Classifier } from '../../../core/classifier.js';
-import type { ProgressCallback } from '../../../core/types.js';
+import type { ProgressCallback, Timing } from '../../../core/types.js';
 import { COST_SCHEDULE_DEFAULTS, type CostScheduleOptions } from './cost-schedule.js';
 
 /** Options of {@link detect}. */
@@ -122,8 +122,8 @@ export interface NeuralCleanseReport {
   readonly patternShape: [number, number, number];
   /** One entry per scanned label, in the order scanned. */
   readonly perClass: NeuralCleanseLabel[];
-  /** Wall time in seconds. */
-  readonly seconds: number;
+  /** Wall time (not deterministic); stage `reverse`: the reverse engineering of every label. */
+  readonly timing: Timing;
 }
 
 /** The paper's input filter: flags inputs whose mean activation over the neurons the reversed trigger excites most is high. */
