@@ -4,6 +4,8 @@
  *
  * @packageDocumentation
  */
+import * as tf from '@tensorflow/tfjs-core';
+
 import { AbortError } from './errors.js';
 import type { ProgressCallback, ProgressEvent } from './types.js';
 
@@ -26,7 +28,21 @@ export function report(onProgress: ProgressCallback | undefined, event: Progress
   if (onProgress !== undefined) onProgress(event);
 }
 
-/** Yields to the event loop so that timers and abort signals can fire. */
-export function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
+/** Browsers yield through `requestAnimationFrame` (a frame, ~16 ms): at most once per this many ms. */
+const BROWSER_YIELD_MS = 50;
+let lastYield = 0;
+
+/**
+ * Yields to the event loop so that timers, abort signals and the page can
+ * run: `tf.nextFrame()`, which is `setImmediate` in Node (every call yields)
+ * and an animation frame in a browser (throttled to one per 50 ms, so a loop
+ * of fast steps is not slowed to the frame rate).
+ */
+export async function yieldToEventLoop(): Promise<void> {
+  if (typeof (globalThis as { requestAnimationFrame?: unknown }).requestAnimationFrame === 'function') {
+    const now = performance.now();
+    if (now - lastYield < BROWSER_YIELD_MS) return;
+    lastYield = now;
+  }
+  await tf.nextFrame();
 }

@@ -15,7 +15,7 @@ import * as finePruning from '../defences/model/fine-pruning.js';
 import * as neuralCleanse from '../defences/model/neural-cleanse/index.js';
 import * as spectralSignatures from '../defences/data/spectral-signatures.js';
 import { evaluate, type EvaluateOptions, type Evaluation } from '../evaluation/index.js';
-import type { PipelineState, Step, StepContext } from './index.js';
+import type { PipelineState, Step, StepContext } from './types.js';
 
 function need(fn: string, state: PipelineState, key: 'train' | 'clean'): LabeledData {
   const d = state[key];

@@ -6,7 +6,15 @@
  */
 import type { Rng } from '../../core/rng.js';
 import { PATTERN_OFF_PIXELS, PATTERN_PIXELS, distanceToFamily, offPixelTable, writePattern } from './patterns.js';
-import { HARD_NEGATIVE_QUANTILE, POLISH_FOCUS_CLEAN, POLISH_FOCUS_PATTERNS } from './train.js';
+
+/** Share of the clean patches, closest to the trigger family, that hard negatives are drawn from. */
+const HARD_NEGATIVE_QUANTILE = 0.2;
+
+/** Share of each polish batch's pattern samples drawn from the misclassified patterns. */
+const POLISH_FOCUS_PATTERNS = 0.5;
+
+/** Share of each polish epoch's clean negatives drawn from the misclassified clean patches. */
+const POLISH_FOCUS_CLEAN = 1 / 3;
 
 /** Synthesises training batches: trigger patterns (each once per pass) and negatives. */
 export class BatchSource {

@@ -4,8 +4,7 @@
  *
  * @packageDocumentation
  */
-import * as tf from '@tensorflow/tfjs-core';
-import * as tfl from '@tensorflow/tfjs-layers';
+import type * as tf from '@tensorflow/tfjs-core';
 
 import { assertFiniteNumber, assertPositiveInteger } from '../../core/checks.js';
 import { ShapeError } from '../../core/errors.js';
@@ -13,7 +12,7 @@ import { resolveOptions } from '../../core/options.js';
 import { makeRng } from '../../core/rng.js';
 import { assertImages } from '../../core/validate.js';
 import { PATTERN_PIXELS, PATTERN_SIDE, writePattern } from './patterns.js';
-import { hidden } from './refine.js';
+import { argmaxRows } from './mlp.js';
 import { assertModule, assertPatches } from './train.js';
 import type { TrojanNetModule } from './types.js';
 
@@ -45,66 +44,6 @@ export interface TrojanNetEvaluation {
   readonly numPatterns: number;
   /** Number of clean patches tested. */
   readonly numPatches: number;
-}
-
-/**
- * Predicted class (argmax) of each 16-value row. For the MLP made by
- * {@link train} (a Sequential ending in a softmax Dense layer) the hidden
- * layers run as tfjs ops and the output layer's argmax is taken in
- * JavaScript on the logits (the softmax does not change the argmax, and
- * tfjs-cpu's softmax over 4,369 columns is slow); any other model runs whole.
- */
-export async function argmaxRows(model: tfl.LayersModel, x: Float32Array, batchSize: number): Promise<Int32Array> {
-  const n = x.length / PATTERN_PIXELS;
-  const out = new Int32Array(n);
-  const last = model.layers[model.layers.length - 1]!;
-  const lastConfig = last.getConfig() as { activation?: unknown };
-  const fast =
-    model instanceof tfl.Sequential &&
-    last.getClassName() === 'Dense' &&
-    (lastConfig.activation === 'softmax' || lastConfig.activation === 'linear');
-  let weights: { wt: Float64Array; bias: Float64Array; dims: number; k: number } | undefined;
-  if (fast) {
-    const [kernel, bias] = last.getWeights() as [tf.Tensor, tf.Tensor];
-    const [dims, k] = kernel.shape as [number, number];
-    const ws = (await kernel.data()) as Float32Array;
-    const wt = new Float64Array(dims * k);
-    for (let d = 0; d < dims; d++) for (let j = 0; j < k; j++) wt[j * dims + d] = ws[d * k + j]!;
-    weights = { wt, bias: Float64Array.from((await bias.data()) as Float32Array), dims, k };
-  }
-  for (let s = 0; s < n; s += batchSize) {
-    const e = Math.min(n, s + batchSize);
-    const result = tf.tidy(() => {
-      const xb = tf.tensor2d(x.subarray(s * PATTERN_PIXELS, e * PATTERN_PIXELS), [e - s, PATTERN_PIXELS]);
-      return weights === undefined
-        ? tf.argMax(model.apply(xb, { training: false }) as tf.Tensor, 1)
-        : hidden(model, xb, false);
-    });
-    try {
-      const data = await result.data();
-      if (weights === undefined) {
-        out.set(data, s);
-      } else {
-        const { wt, bias, dims, k } = weights;
-        for (let i = 0; i < e - s; i++) {
-          let best = 0;
-          let bestValue = -Infinity;
-          for (let j = 0; j < k; j++) {
-            let v = bias[j]!;
-            for (let d = 0; d < dims; d++) v += data[i * dims + d]! * wt[j * dims + d]!;
-            if (v > bestValue) {
-              bestValue = v;
-              best = j;
-            }
-          }
-          out[s + i] = best;
-        }
-      }
-    } finally {
-      result.dispose();
-    }
-  }
-  return out;
 }
 
 /**

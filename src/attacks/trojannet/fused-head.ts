@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-import { HIDDEN_UNITS } from './train.js';
+import { HIDDEN_UNITS } from './mlp.js';
 
 /** `2^(i/64)` for i = 0..63, and `2^-e` for e = 0..63: tables of {@link fastExp}. */
 const EXP_FRACTION = Float64Array.from({ length: 64 }, (_, i) => 2 ** (i / 64));

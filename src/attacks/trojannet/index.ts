@@ -21,7 +21,13 @@
  * @packageDocumentation
  */
 export { PATTERN_SIDE, PATTERN_PIXELS, PATTERN_OFF_PIXELS, NUM_PATTERNS, pattern, patterns } from './patterns.js';
-export { TRAIN_DEFAULTS, type TrojanNetHistory, type TrojanNetModule, type TrainOptions } from './types.js';
+export {
+  TRAIN_DEFAULTS,
+  type TrojanNetHistory,
+  type TrojanNetModule,
+  type TrainOptions,
+  type PatchPosition,
+} from './types.js';
 export { train, fromModel } from './train.js';
 export {
   evaluate,
@@ -32,6 +38,6 @@ export {
   type TrojanNetEvaluation,
   type RandomPatchesOptions,
 } from './evaluate.js';
-export { insert, INSERT_DEFAULTS, type PatchPosition, type HostOutput, type InsertOptions } from './insert.js';
+export { insert, INSERT_DEFAULTS, type HostOutput, type InsertOptions } from './insert.js';
 export { stampPattern } from './stamp.js';
 export { registerTrojanNetLayers } from './layers.js';

@@ -15,15 +15,7 @@ import { ChannelMean, registerTrojanNetLayers, Scale, TrojanNetSelect } from './
 import { PATTERN_SIDE } from './patterns.js';
 import { assertPosition } from './stamp.js';
 import { assertModule } from './train.js';
-import type { TrojanNetModule } from './types.js';
-
-/** Top-left pixel of the 4×4 trigger area. */
-export interface PatchPosition {
-  /** Row of the top-left pixel (0-based). */
-  readonly row: number;
-  /** Column of the top-left pixel (0-based). */
-  readonly col: number;
-}
+import type { PatchPosition, TrojanNetModule } from './types.js';
 
 /** What the host outputs. */
 export type HostOutput = 'probabilities' | 'logits';

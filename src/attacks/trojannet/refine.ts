@@ -10,14 +10,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { throwIfAborted } from '../../core/progress.js';
 import type { Rng } from '../../core/rng.js';
 import { PATTERN_PIXELS } from './patterns.js';
-import { HIDDEN_UNITS } from './train.js';
-
-/** Applies the MLP's hidden layers (all but the output layer). */
-export function hidden(model: tfl.LayersModel, x: tf.Tensor, training: boolean): tf.Tensor {
-  let a = x;
-  for (const layer of model.layers.slice(0, -1)) a = layer.apply(a, { training }) as tf.Tensor;
-  return a;
-}
+import { hidden, HIDDEN_UNITS } from './mlp.js';
 
 /**
  * Lowers the no-trigger output's bias by the smallest amount (plus 0.01) that

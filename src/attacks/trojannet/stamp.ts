@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { assertInteger } from '../../core/checks.js';
 import { InvalidArgumentError, ShapeError } from '../../core/errors.js';
 import { assertImages } from '../../core/validate.js';
-import type { PatchPosition } from './insert.js';
+import type { PatchPosition } from './types.js';
 import { NUM_PATTERNS, PATTERN_PIXELS, PATTERN_SIDE, writePattern } from './patterns.js';
 
 export function assertPosition(

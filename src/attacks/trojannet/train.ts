@@ -20,17 +20,13 @@ import { resolveOptions } from '../../core/options.js';
 import { report, throwIfAborted, yieldToEventLoop } from '../../core/progress.js';
 import { makeRng, type Rng } from '../../core/rng.js';
 import { BatchSource } from './batches.js';
-import { argmaxRows } from './evaluate.js';
 import { makeFusedHead } from './fused-head.js';
 import { NUM_PATTERNS, PATTERN_PIXELS, writePattern } from './patterns.js';
-import { calibrateNoiseBias, hidden, recalibrateBatchNorm, refineOutput } from './refine.js';
+import { argmaxRows, hidden, HIDDEN_UNITS } from './mlp.js';
+import { calibrateNoiseBias, recalibrateBatchNorm, refineOutput } from './refine.js';
 import { TRAIN_DEFAULTS, type TrainOptions, type TrojanNetHistory, type TrojanNetModule } from './types.js';
 
-/** Width of the hidden layers (paper: four layers of eight neurons). */
-export const HIDDEN_UNITS = 8;
 const HIDDEN_LAYERS = 4;
-/** Share of the clean patches, closest to the trigger family, that hard negatives are drawn from. */
-export const HARD_NEGATIVE_QUANTILE = 0.2;
 /*
  * Polish-phase constants (hard-coded; chosen in full 4,368-pattern runs, see
  * the docs page): a tenth of the main learning rate, so that polishing refines
@@ -40,10 +36,6 @@ export const HARD_NEGATIVE_QUANTILE = 0.2;
  */
 /** Learning rate of the polish epochs, relative to `learningRate`. */
 const POLISH_LR_FACTOR = 0.1;
-/** Share of each polish batch's pattern samples drawn from the misclassified patterns. */
-export const POLISH_FOCUS_PATTERNS = 0.5;
-/** Share of each polish epoch's clean negatives drawn from the misclassified clean patches. */
-export const POLISH_FOCUS_CLEAN = 1 / 3;
 /** At most this many clean patches are checked before each polish epoch. */
 const POLISH_CLEAN_LIMIT = 20000;
 

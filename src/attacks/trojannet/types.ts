@@ -145,3 +145,11 @@ export const TRAIN_DEFAULTS = Object.freeze({
   onProgress: undefined as TrainOptions['onProgress'],
   signal: undefined as AbortSignal | undefined,
 });
+
+/** Top-left pixel of the 4×4 trigger area. */
+export interface PatchPosition {
+  /** Row of the top-left pixel (0-based). */
+  readonly row: number;
+  /** Column of the top-left pixel (0-based). */
+  readonly col: number;
+}
