@@ -37,11 +37,13 @@ function describe(checker: ts.TypeChecker, symbol: ts.Symbol, decl: ts.Node): st
   const kind = kindOf(symbol);
   if (kind !== 'function') return kind;
   const type = checker.getTypeOfSymbolAtLocation(symbol, decl);
-  const sigs = type.getCallSignatures().map((s) =>
-    checker
-      .signatureToString(s, undefined, ts.TypeFormatFlags.NoTruncation | ts.TypeFormatFlags.WriteArrowStyleSignature)
-      .replace(/\s+/g, ' '),
-  );
+  const sigs = type
+    .getCallSignatures()
+    .map((s) =>
+      checker
+        .signatureToString(s, undefined, ts.TypeFormatFlags.NoTruncation | ts.TypeFormatFlags.WriteArrowStyleSignature)
+        .replace(/\s+/g, ' '),
+    );
   return `function ${sigs.join(' | ')}`;
 }
 

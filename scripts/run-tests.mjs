@@ -1,10 +1,12 @@
 #!/usr/bin/env node
-// Runs the test suite with node's test runner (TypeScript through tsx).
-// Every test file runs on the cpu backend; the files under test/wasm/ run on
-// the wasm backend (BK_BACKEND=wasm), so each module is exercised once there.
+// Runs the test suite with node's test runner (TypeScript through tsx): one
+// suite, run once per backend. Every test file runs on the cpu backend and
+// again on the wasm backend (BK_BACKEND=wasm), unless its first lines name
+// the one backend it is about with a `@backend cpu` or `@backend wasm` tag
+// (tests of one backend's kernels).
 // Usage: node scripts/run-tests.mjs [file-or-dir ...]
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 function collect(path, out) {
@@ -16,10 +18,17 @@ function collect(path, out) {
   return out;
 }
 
+/** The backend a file is limited to (from a `@backend` tag in its first 20 lines), or null for both. */
+function onlyBackend(file) {
+  const head = readFileSync(file, 'utf8').split('\n').slice(0, 20).join('\n');
+  const m = /@backend (cpu|wasm)\b/.exec(head);
+  return m === null ? null : m[1];
+}
+
 const args = process.argv.slice(2);
 const files = (args.length > 0 ? args : ['test']).flatMap((p) => collect(p, []));
-const wasm = files.filter((f) => f.split(/[\\/]/).includes('wasm'));
-const cpu = files.filter((f) => !wasm.includes(f));
+const cpu = files.filter((f) => onlyBackend(f) !== 'wasm');
+const wasm = files.filter((f) => onlyBackend(f) !== 'cpu');
 
 function run(list, backend) {
   if (list.length === 0) return 0;

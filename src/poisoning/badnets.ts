@@ -32,7 +32,7 @@ import {
 /** Options of {@link badNets}. */
 export interface BadNetsOptions {
   /** The trigger to stamp (see the `triggers` constructors). Required. */
-  readonly trigger?: Trigger;
+  readonly trigger: Trigger;
   /**
    * `'all-to-one'`: every poisoned sample gets `target`; `'all-to-all'`:
    * class `c` → `(c + 1) mod K` (or `labelMap` if given); `'label-map'`: the
@@ -69,7 +69,7 @@ export interface BadNetsOptions {
 
 /** Defaults of {@link badNets}. Sources in docs/attacks/badnets.md. */
 export const BADNETS_DEFAULTS: {
-  readonly [K in keyof Required<BadNetsOptions>]: BadNetsOptions[K];
+  readonly [K in keyof Required<BadNetsOptions>]: K extends 'trigger' ? Trigger | undefined : BadNetsOptions[K];
 } = Object.freeze({
   trigger: undefined,
   mode: 'all-to-one',

@@ -30,7 +30,7 @@ import {
 /** Options of {@link cleanLabel}. */
 export interface CleanLabelOptions {
   /** The trigger to stamp. Required. */
-  readonly trigger?: Trigger;
+  readonly trigger: Trigger;
   /** The target class; only its samples are poisoned. @default 0 */
   readonly target?: number;
   /** Fraction to poison, in [0, 1] (of the target class by default, see `rateOf`; ART `pp_poison`). @default 0.33 */
@@ -53,7 +53,7 @@ export interface CleanLabelOptions {
 
 /** Defaults of {@link cleanLabel}; the rate (0.33 of the target class) is ART's `pp_poison` default. */
 export const CLEAN_LABEL_DEFAULTS: {
-  readonly [K in keyof Required<CleanLabelOptions>]: CleanLabelOptions[K];
+  readonly [K in keyof Required<CleanLabelOptions>]: K extends 'trigger' ? Trigger | undefined : CleanLabelOptions[K];
 } = Object.freeze({
   trigger: undefined,
   target: 0,

@@ -18,7 +18,7 @@ import { buildClassMap, resolveNumClasses, resolvedStamp, type LabelMap, type Po
 /** Options of {@link triggeredTestSet}. */
 export interface TriggeredTestSetOptions {
   /** The trigger to stamp. Required. */
-  readonly trigger?: Trigger;
+  readonly trigger: Trigger;
   /** The attack's mode (as given to `badNets`). @default 'all-to-one' */
   readonly mode?: PoisonMode;
   /** All-to-one target class. @default 0 */
@@ -39,7 +39,9 @@ export interface TriggeredTestSetOptions {
 
 /** Defaults of {@link triggeredTestSet}. */
 export const TRIGGERED_TEST_SET_DEFAULTS: {
-  readonly [K in keyof Required<TriggeredTestSetOptions>]: TriggeredTestSetOptions[K];
+  readonly [K in keyof Required<TriggeredTestSetOptions>]: K extends 'trigger'
+    ? Trigger | undefined
+    : TriggeredTestSetOptions[K];
 } = Object.freeze({
   trigger: undefined,
   mode: 'all-to-one',

@@ -358,7 +358,7 @@ describe('trojanNet.train', () => {
 
   it('evaluate rejects a missing or bad patch set and a disposed module', async () => {
     const module = await smallModule();
-    await expectRejects(() => trojanNet.evaluate(module), InvalidArgumentError, 'options.cleanPatches');
+    await expectRejects(() => trojanNet.evaluate(module, {} as never), InvalidArgumentError, 'options.cleanPatches');
     await expectRejects(
       () => trojanNet.evaluate(module, { cleanPatches: new Float32Array(0) }),
       ShapeError,

@@ -93,7 +93,7 @@ describe('detriggerAutoencoder.detect / repair (exact, predict-only classifier)'
     const x = tf.zeros([2, 2, 2, 1]);
     const d = 'detriggerAutoencoder.detect';
     await assert.rejects(
-      detriggerAutoencoder.detect(cornerClf, x),
+      detriggerAutoencoder.detect(cornerClf, x, {} as never),
       expectError('INVALID_ARGUMENT', 'options.calibration', d),
     );
     await assert.rejects(
@@ -124,7 +124,7 @@ describe('detriggerAutoencoder.detect / repair (exact, predict-only classifier)'
       expectError('ABORTED', 'signal', d),
     );
     assert.throws(
-      () => detriggerAutoencoder.repair(cornerClf, x),
+      () => detriggerAutoencoder.repair(cornerClf, x, {} as never),
       expectError('INVALID_ARGUMENT', 'options.calibration'),
     );
     assert.throws(

@@ -1,6 +1,8 @@
 /**
  * The fast kernels besides convolution (pooling, sums, matrix products) and
  * their loops, on cpu, against naive references and tfjs's own kernels.
+ *
+ * @backend cpu
  */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';

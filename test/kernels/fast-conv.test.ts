@@ -1,3 +1,9 @@
+/**
+ * The fast convolution kernels of the cpu backend against the stock ones,
+ * and the other strategies run on cpu kernels.
+ *
+ * @backend cpu
+ */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 

@@ -233,7 +233,7 @@ describe('poisoning.cleanLabel', () => {
 
 describe('poisoning builders: bad input', () => {
   const cases: [string, (d: LabeledData) => unknown, new (...a: never[]) => BackdoorKitError, string][] = [
-    ['missing trigger', (d) => poisoning.badNets(d, {}), InvalidArgumentError, 'options.trigger'],
+    ['missing trigger', (d) => poisoning.badNets(d, {} as never), InvalidArgumentError, 'options.trigger'],
     ['rate above 1', (d) => poisoning.badNets(d, { trigger: square, rate: 1.5 }), InvalidArgumentError, 'options.rate'],
     [
       'negative rate',

@@ -97,7 +97,7 @@ describe('poisoning.triggeredTestSet', () => {
   it('rejects bad input', () => {
     const { data } = makeTest();
     const before = tf.memory().numTensors;
-    throwsArg(() => poisoning.triggeredTestSet(data, {}), InvalidArgumentError, 'options.trigger');
+    throwsArg(() => poisoning.triggeredTestSet(data, {} as never), InvalidArgumentError, 'options.trigger');
     throwsArg(() => poisoning.triggeredTestSet(data, { trigger, target: 3 }), LabelError, 'options.target');
     throwsArg(
       () => poisoning.triggeredTestSet(data, { trigger: triggers.square({ size: 6 }) }),

@@ -21,9 +21,8 @@ export interface EvaluateOptions {
   /**
    * Clean 4×4 patches (16 values each, row-major, channel-averaged, in [0, 1]),
    * e.g. from {@link randomPatches} on clean test images. Required.
-   * @default undefined
    */
-  readonly cleanPatches?: Float32Array | undefined;
+  readonly cleanPatches: Float32Array;
   /** Rows per forward pass. @default 4096 */
   readonly batchSize?: number;
 }
@@ -63,7 +62,7 @@ export interface TrojanNetEvaluation {
  * r.patternAccuracy; // 1
  * ```
  */
-export async function evaluate(module: TrojanNetModule, options?: EvaluateOptions): Promise<TrojanNetEvaluation> {
+export async function evaluate(module: TrojanNetModule, options: EvaluateOptions): Promise<TrojanNetEvaluation> {
   const fn = 'trojanNet.evaluate';
   assertModule(fn, module);
   const o = resolveOptions(fn, EVALUATE_DEFAULTS, options);

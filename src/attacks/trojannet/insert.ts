@@ -25,9 +25,8 @@ export interface InsertOptions {
   /**
    * Target labels, distinct, in `[0, numClasses)`. Target `targets[j]` is
    * triggered by pattern `patternIds[j]`. Required.
-   * @default undefined
    */
-  readonly targets?: readonly number[] | undefined;
+  readonly targets: readonly number[];
   /**
    * Pattern index per target, distinct, in `[0, module.numPatterns)`.
    * `undefined`: `[0, 1, ..., targets.length - 1]`.
@@ -165,7 +164,7 @@ function renamedMlpCopy(mlp: tfl.LayersModel, prefix: string): tfl.LayersModel {
 export function insert(
   host: tfl.LayersModel | LayersModelClassifier,
   module: TrojanNetModule,
-  options?: InsertOptions,
+  options: InsertOptions,
 ): tfl.LayersModel {
   const fn = 'trojanNet.insert';
   let hostModel: tfl.LayersModel;

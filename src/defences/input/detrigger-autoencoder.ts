@@ -403,7 +403,7 @@ function autoencoderFn(
 /** Options of {@link detect}. */
 export interface DetriggerDetectOptions extends LongRunningOptions {
   /** The autoencoder (from {@link calibrate}, or any tfjs-layers model of the input shape). Required. */
-  readonly calibration?: AutoencoderLike | undefined;
+  readonly calibration: AutoencoderLike;
   /**
    * Score threshold. The score is `max_{c ≠ r_b} p_a[c] − p_a[r_b]` (r_b the
    * label before, p_a the probabilities after the autoencoder), positive
@@ -461,7 +461,7 @@ export interface DetriggerReport {
 export async function detect(
   classifier: Classifier,
   inputs: tf.Tensor,
-  options?: DetriggerDetectOptions,
+  options: DetriggerDetectOptions,
 ): Promise<DetriggerReport> {
   const fn = 'detriggerAutoencoder.detect';
   assertClassifier(fn, 'classifier', classifier);
@@ -526,7 +526,7 @@ export async function detect(
 /** Options of {@link repair}. */
 export interface DetriggerRepairOptions {
   /** The autoencoder (from {@link calibrate}, or any tfjs-layers model). Required. */
-  readonly calibration?: AutoencoderLike | undefined;
+  readonly calibration: AutoencoderLike;
   /** Inputs per forward pass. @default 256 */
   readonly batchSize?: number;
 }
@@ -552,7 +552,7 @@ export const DETRIGGER_REPAIR_DEFAULTS = Object.freeze({
  * const clean = detriggerAutoencoder.repair(classifier, inputs, { calibration: ae });
  * ```
  */
-export function repair(classifier: Classifier, inputs: tf.Tensor, options?: DetriggerRepairOptions): tf.Tensor {
+export function repair(classifier: Classifier, inputs: tf.Tensor, options: DetriggerRepairOptions): tf.Tensor {
   const fn = 'detriggerAutoencoder.repair';
   assertClassifier(fn, 'classifier', classifier);
   const o = resolveOptions(fn, DETRIGGER_REPAIR_DEFAULTS, options);

@@ -1,4 +1,5 @@
-// Runs on the wasm backend (scripts/run-tests.mjs sets BK_BACKEND=wasm for test/wasm/).
+// The fast kernels on the wasm backend: stock wasm's gaps and bugs, and what registerFastKernels adds.
+// @backend wasm
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 
