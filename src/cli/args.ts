@@ -1,8 +1,10 @@
 /**
- * Argument parsing of the `backdoor-kit` command line (no dependencies).
+ * Argument parsing of the `backdoor-kit` command line, on `node:util`
+ * `parseArgs`.
  *
  * @packageDocumentation
  */
+import { parseArgs as parseNodeArgs } from 'node:util';
 
 /** Checks `scan` can run. */
 export type CheckName = 'nc' | 'strip' | 'fs';
@@ -95,8 +97,49 @@ function num(flag: string, v: string, integer: boolean, min: number, max = Infin
   return n;
 }
 
+/** The options of `scan`, as `node:util` `parseArgs` takes them. */
+const SCAN_OPTIONS = {
+  data: { type: 'string' },
+  inputs: { type: 'string' },
+  defences: { type: 'string' },
+  samples: { type: 'string' },
+  out: { type: 'string' },
+  seed: { type: 'string' },
+  backend: { type: 'string' },
+  'nc-steps': { type: 'string' },
+  threshold: { type: 'string' },
+  'input-alarm': { type: 'string' },
+  quick: { type: 'boolean' },
+  logits: { type: 'boolean' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean' },
+} as const;
+
+/** The strict `node:util` parse of `scan`'s arguments. */
+function parseScan(args: readonly string[]) {
+  return parseNodeArgs({ args: [...args], options: SCAN_OPTIONS, allowPositionals: true, strict: true, tokens: true });
+}
+
+/** `node:util`'s parse errors, as one-line usage errors naming the option. */
+function usageFromParseError(e: unknown): UsageError {
+  const message = e instanceof Error ? e.message : String(e);
+  const code = (e as { code?: unknown }).code;
+  const option = /'(--?[\w-]+)/.exec(message)?.[1] ?? '';
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return new UsageError(`unknown option '${option}' (see --help)`);
+  if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+    return new UsageError(
+      /does not take an argument/.test(message) ? `${option} takes no value` : `${option} needs a value`,
+    );
+  }
+  if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') return new UsageError(`unexpected argument (see --help)`);
+  return new UsageError(message.split('\n')[0]!);
+}
+
 /**
- * Parses the command line (without the `node` and script entries).
+ * Parses the command line (without the `node` and script entries) with
+ * `node:util` `parseArgs` (strict: unknown options and missing values are
+ * errors), then checks each value.
  *
  * @param argv - Arguments, e.g. `['scan', 'model', '--data', 'mnist']`.
  * @returns The parsed command.
@@ -115,77 +158,52 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
   if (command !== 'scan') {
     throw new UsageError(`unknown command '${command}' (try: backdoor-kit scan <model-dir> --data <data>; --help)`);
   }
-  const flags = new Map<string, string | true>();
-  const positional: string[] = [];
-  const valued = new Set([
-    '--data',
-    '--inputs',
-    '--defences',
-    '--samples',
-    '--out',
-    '--seed',
-    '--backend',
-    '--nc-steps',
-    '--threshold',
-    '--input-alarm',
-  ]);
-  const boolean = new Set(['--quick', '--logits', '--json']);
-  for (let i = 0; i < rest.length; i++) {
-    const a = rest[i]!;
-    if (a.startsWith('--')) {
-      const eq = a.indexOf('=');
-      const name = eq >= 0 ? a.slice(0, eq) : a;
-      if (boolean.has(name)) {
-        if (eq >= 0) throw new UsageError(`${name} takes no value`);
-        flags.set(name, true);
-      } else if (valued.has(name)) {
-        const v = eq >= 0 ? a.slice(eq + 1) : rest[++i];
-        if (v === undefined || (eq < 0 && v.startsWith('--'))) throw new UsageError(`${name} needs a value`);
-        if (flags.has(name)) throw new UsageError(`${name} given twice`);
-        flags.set(name, v);
-      } else {
-        throw new UsageError(`unknown option '${name}' (see --help)`);
-      }
-    } else {
-      positional.push(a);
-    }
+  let parsed: ReturnType<typeof parseScan>;
+  try {
+    parsed = parseScan(rest);
+  } catch (e) {
+    throw usageFromParseError(e);
   }
+  const seen = new Set<string>();
+  for (const t of parsed.tokens) {
+    if (t.kind !== 'option' || SCAN_OPTIONS[t.name as keyof typeof SCAN_OPTIONS].type !== 'string') continue;
+    if (seen.has(t.name)) throw new UsageError(`--${t.name} given twice`);
+    seen.add(t.name);
+  }
+  const flags = parsed.values;
+  const positional = parsed.positionals;
   if (positional.length === 0)
     throw new UsageError('scan needs a model directory: backdoor-kit scan <model-dir> --data <data>');
   if (positional.length > 1)
     throw new UsageError(`scan takes one model directory (got ${positional.length}: ${positional.join(' ')})`);
-  const data = flags.get('--data');
+  const data = flags.data;
   if (typeof data !== 'string' || data === '')
     throw new UsageError('--data is required (e.g. --data mnist; see --help)');
-  const str = (k: string) => {
-    const v = flags.get(k);
-    return typeof v === 'string' ? v : undefined;
-  };
-  const defencesRaw = str('--defences') ?? 'nc';
+  const defencesRaw = flags.defences ?? 'nc';
   const defences = defencesRaw.split(',').map((d) => d.trim().toLowerCase());
   for (const d of defences) {
     if (!(d in CHECKS)) {
       throw new UsageError(`--defences: unknown check '${d}' (known: ${Object.keys(CHECKS).join(', ')})`);
     }
   }
-  const backend = str('--backend') ?? 'wasm';
+  const backend = flags.backend ?? 'wasm';
   if (backend !== 'wasm' && backend !== 'cpu') throw new UsageError(`--backend must be wasm or cpu (got '${backend}')`);
-  const ncSteps = str('--nc-steps');
+  const ncSteps = flags['nc-steps'];
   return {
     command: 'scan',
     modelDir: positional[0]!,
     data,
-    inputs: str('--inputs'),
+    inputs: flags.inputs,
     defences: [...new Set(defences)] as CheckName[],
-    samples: num('--samples', str('--samples') ?? '1000', true, 20),
-    out: str('--out'),
-    seed: num('--seed', str('--seed') ?? '0', true, 0),
+    samples: num('--samples', flags.samples ?? '1000', true, 20),
+    out: flags.out,
+    seed: num('--seed', flags.seed ?? '0', true, 0),
     backend,
-    quick: flags.has('--quick'),
+    quick: flags.quick === true,
     ncSteps: ncSteps === undefined ? undefined : num('--nc-steps', ncSteps, true, 1),
-    threshold: num('--threshold', str('--threshold') ?? '2', false, Number.MIN_VALUE),
-    inputAlarm: num('--input-alarm', str('--input-alarm') ?? '0.1', false, 0, 1),
-    logits: flags.has('--logits'),
-    json: flags.has('--json'),
+    threshold: num('--threshold', flags.threshold ?? '2', false, Number.MIN_VALUE),
+    inputAlarm: num('--input-alarm', flags['input-alarm'] ?? '0.1', false, 0, 1),
+    logits: flags.logits === true,
+    json: flags.json === true,
   };
 }
