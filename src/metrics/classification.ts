@@ -37,10 +37,41 @@ export function accuracyFromLabels(pred: ArrayLike<number>, truth: ArrayLike<num
   return accuracyUnchecked(pred, truth);
 }
 
-function accuracyUnchecked(pred: ArrayLike<number>, truth: ArrayLike<number>): number {
+/** {@link accuracyFromLabels} on labels already checked (internal: the defences' own measurements). */
+export function accuracyUnchecked(pred: ArrayLike<number>, truth: ArrayLike<number>): number {
   let hit = 0;
   for (let i = 0; i < truth.length; i++) if (pred[i] === truth[i]) hit++;
   return hit / truth.length;
+}
+
+/**
+ * The accuracy of `classifier` on data already checked, for a defence's own
+ * measurements (internal; the public {@link accuracy} checks its inputs).
+ */
+export async function accuracyOfChecked(
+  fn: string,
+  classifier: Classifier,
+  data: LabeledData,
+  batchSize: number,
+): Promise<number> {
+  return accuracyUnchecked(await predictLabelsUnchecked(fn, classifier, data.x, batchSize), data.y);
+}
+
+/**
+ * The attack success rate toward one `target` of labels already checked: the
+ * one definition of {@link attackSuccessRateFromLabels} (samples whose true
+ * label is the target are left out), but `NaN` instead of an error when no
+ * sample is left, for a defence that measures many labels at once (internal).
+ */
+export function attackSuccessOrNaN(pred: ArrayLike<number>, truth: ArrayLike<number>, target: number): number {
+  let eligible = 0;
+  let hit = 0;
+  for (let i = 0; i < truth.length; i++) {
+    if (truth[i] === target) continue;
+    eligible++;
+    if (pred[i] === target) hit++;
+  }
+  return eligible === 0 ? NaN : hit / eligible;
 }
 
 /**

@@ -121,7 +121,11 @@ function isNumberArray(v: unknown): v is ArrayLike<number> {
 
 /** Column means of `x`. */
 export function columnMeans(x: RowMatrix): Float64Array {
-  const { values, rows, cols } = x;
+  return columnMeansOf(x.values, x.rows, x.cols);
+}
+
+/** Column means of a row-major `rows × cols` array (summed in float64, row by row). */
+export function columnMeansOf(values: ArrayLike<number>, rows: number, cols: number): Float64Array {
   const mean = new Float64Array(cols);
   for (let i = 0; i < rows; i++) {
     const o = i * cols;

@@ -20,6 +20,7 @@ import { ANP_DEFAULTS, repair, type AnpLayerMask, type AnpOptions } from '../../
 import { accuracy, attackSuccessRate } from '../../src/metrics/index.js';
 import { backdoorFixture, type BackdoorFixture } from '../helpers/backdoor-fixture.js';
 import { ready } from '../helpers/backend.js';
+import { weightsOf } from '../helpers/fixtures.js';
 import { plantedData, plantedModel } from '../helpers/hand-models.js';
 
 let fx: BackdoorFixture;
@@ -32,10 +33,6 @@ before(async () => {
   for (let i = 0; i < fx.poisoned.length && idx.length < 300; i++) if (fx.poisoned[i] === 0) idx.push(i);
   clean = subset(fx.cleanTrain, idx);
 });
-
-async function weightsOf(c: LayersModelClassifier): Promise<number[][]> {
-  return Promise.all(c.model.getWeights().map(async (w) => Array.from(await w.data())));
-}
 
 async function expectError(p: Promise<unknown> | (() => unknown), code: string, arg: string, fn = 'anp.repair') {
   const run = typeof p === 'function' ? Promise.resolve().then(p) : p;

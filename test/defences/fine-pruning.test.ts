@@ -19,6 +19,7 @@ import { FINE_PRUNING_DEFAULTS, repair } from '../../src/defences/model/fine-pru
 import { accuracy, attackSuccessRate } from '../../src/metrics/index.js';
 import { backdoorFixture, type BackdoorFixture } from '../helpers/backdoor-fixture.js';
 import { ready } from '../helpers/backend.js';
+import { weightsOf } from '../helpers/fixtures.js';
 import { channelModel } from '../helpers/hand-models.js';
 
 let fx: BackdoorFixture;
@@ -46,10 +47,6 @@ function handData(): LabeledData {
     y.push(1);
   }
   return { x: tf.tensor4d(rows, [10, 1, 1, 2]), y: Int32Array.from(y) };
-}
-
-async function weightsOf(c: LayersModelClassifier): Promise<number[][]> {
-  return Promise.all(c.model.getWeights().map(async (w) => Array.from(await w.data())));
 }
 
 async function expectError(p: Promise<unknown>, code: string, arg: string): Promise<void> {

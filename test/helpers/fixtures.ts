@@ -6,6 +6,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 
 import { Rng } from '../../src/core/rng.js';
 import type { Classifier } from '../../src/core/classifier.js';
+import type { LayersModelClassifier } from '../../src/core/layers-model.js';
 import type { LabeledData } from '../../src/core/types.js';
 
 /** A tiny seeded conv net: conv(4) → maxpool → flatten → dense(8) → dense(k, softmax). */
@@ -99,4 +100,9 @@ export function shapeClassifier(inputShape: readonly number[]): Classifier {
         return tf.concat([m, tf.sub(1, m)], 1) as tf.Tensor2D;
       }),
   };
+}
+
+/** Every weight of a tfjs-layers classifier's model, as plain arrays (for before/after comparisons). */
+export async function weightsOf(c: LayersModelClassifier): Promise<number[][]> {
+  return Promise.all(c.model.getWeights().map(async (w) => Array.from(await w.data())));
 }

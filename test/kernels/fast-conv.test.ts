@@ -18,6 +18,7 @@ import { avgPoolBackprop, maxPoolBackprop, sumMiddle } from '../../src/kernels/p
 import { conv2dBackpropFilter, conv2dBackpropInput, conv2dForward } from '../../src/kernels/conv-loops.js';
 import { ready } from '../helpers/backend.js';
 import {
+  convGrads,
   caseValues,
   label,
   naiveConv,
@@ -54,20 +55,6 @@ function geometryOf(c: ConvCase) {
     padTop: c.pads[0],
     padLeft: c.pads[2],
   };
-}
-
-/** Values of x, f, dy and the gradients of sum(conv2d(x, f) * dy), under the kernels registered now. */
-function convGrads(c: ConvCase, xv: Float32Array, fv: Float32Array, dyv: Float32Array) {
-  return tf.tidy(() => {
-    const x = tf.tensor4d(xv, c.x);
-    const f = tf.tensor4d(fv, c.f);
-    const dy = tf.tensor(dyv, outShape(c));
-    const loss = (a: tf.Tensor, b: tf.Tensor) =>
-      tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.strides, c.pad as 'same'), dy));
-    const [gx, gf] = tf.grads(loss)([x, f]);
-    const y = tf.conv2d(x, f, c.strides, c.pad as 'same');
-    return { y: y.dataSync().slice(), dx: gx!.dataSync().slice(), df: gf!.dataSync().slice(), yShape: y.shape };
-  });
 }
 
 describe('fast kernels: loops against naive references', () => {

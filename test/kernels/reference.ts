@@ -206,3 +206,17 @@ export function naiveMaxPoolGrad(
         }
   return dx;
 }
+
+/** Values of the forward output and both gradients of sum(conv2d(x, f) * dy), under the kernels registered now. */
+export function convGrads(c: ConvCase, xv: Float32Array, fv: Float32Array, dyv: Float32Array) {
+  return tf.tidy(() => {
+    const x = tf.tensor4d(xv, c.x);
+    const f = tf.tensor4d(fv, c.f);
+    const dy = tf.tensor(dyv, outShape(c));
+    const loss = (a: tf.Tensor, b: tf.Tensor) =>
+      tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.strides, c.pad as 'same'), dy));
+    const [gx, gf] = tf.grads(loss)([x, f]);
+    const y = tf.conv2d(x, f, c.strides, c.pad as 'same');
+    return { y: y.dataSync().slice(), dx: gx!.dataSync().slice(), df: gf!.dataSync().slice(), yShape: y.shape };
+  });
+}

@@ -10,6 +10,7 @@ import { Rng } from '../../src/core/rng.js';
 import { FAST_KERNELS, registerFastKernels, unregisterFastKernels } from '../../src/kernels/index.js';
 import { backendName, ready } from '../helpers/backend.js';
 import {
+  convGrads,
   caseValues,
   label,
   naiveConv,
@@ -28,20 +29,6 @@ const TOL = 1e-4;
 
 function size(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
-}
-
-/** Forward output and both gradients of sum(conv2d(x, f) * dy). */
-function convGrads(c: ConvCase, xv: Float32Array, fv: Float32Array, dyv: Float32Array) {
-  return tf.tidy(() => {
-    const x = tf.tensor4d(xv, c.x);
-    const f = tf.tensor4d(fv, c.f);
-    const dy = tf.tensor(dyv, outShape(c));
-    const loss = (a: tf.Tensor, b: tf.Tensor) =>
-      tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.strides, c.pad as 'same'), dy));
-    const [gx, gf] = tf.grads(loss)([x, f]);
-    const y = tf.conv2d(x, f, c.strides, c.pad as 'same');
-    return { y: y.dataSync().slice(), dx: gx!.dataSync().slice(), df: gf!.dataSync().slice(), yShape: y.shape };
-  });
 }
 
 /** Separable toy data: class 1 images have a bright 3x3 patch at a random place. */

@@ -60,7 +60,7 @@ import {
 } from '../../core/checks.js';
 import { resolveOptions } from '../../core/options.js';
 import { assertLabeledData } from '../../core/validate.js';
-import { predictLabelsUnchecked } from '../../metrics/predict.js';
+import { accuracyOfChecked } from '../../metrics/classification.js';
 
 /** tfjs-layers classes ANP can run (re-implement) in its forward pass. */
 export const ANP_SUPPORTED_LAYERS: readonly string[] = PERTURBABLE_LAYER_CLASSES;
@@ -286,13 +286,6 @@ async function checkForward(
   }
 }
 
-async function accuracyOf(classifier: LayeredClassifier, data: LabeledData, batchSize: number): Promise<number> {
-  const pred = await predictLabelsUnchecked(FN, classifier, data.x, batchSize);
-  let hit = 0;
-  for (let i = 0; i < pred.length; i++) if (pred[i] === data.y[i]) hit++;
-  return hit / pred.length;
-}
-
 function uniform(rng: Rng, n: number, eps: number): Float32Array {
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) out[i] = (2 * rng.next() - 1) * eps;
@@ -430,12 +423,12 @@ async function pruneByReport(
     numClasses: classifier.numClasses,
   });
   throwIfAborted(o.signal, FN);
-  const accuracyBefore = await accuracyOf(classifier, cleanData, o.batchSize);
+  const accuracyBefore = await accuracyOfChecked(FN, classifier, cleanData, o.batchSize);
   const pruned = selectPruned(masks, o.pruneBy, o.threshold, o.count ?? 0);
   const repaired = buildPruned(FN, classifier, masks, pruned, o.pruning);
   let accuracyAfter: number;
   try {
-    accuracyAfter = await accuracyOf(repaired, cleanData, o.batchSize);
+    accuracyAfter = await accuracyOfChecked(FN, repaired, cleanData, o.batchSize);
   } catch (e) {
     repaired.dispose();
     throw e;
@@ -552,7 +545,7 @@ export async function repair<C extends Classifier>(
   await checkForward(classifier, network, cleanData.x);
   throwIfAborted(o.signal, FN);
   const live = o.onProgress !== undefined || o.signal !== undefined;
-  const accuracyBefore = await accuracyOf(classifier, cleanData, o.batchSize);
+  const accuracyBefore = await accuracyOfChecked(FN, classifier, cleanData, o.batchSize);
 
   const rng = makeRng(o.seed, FN);
   const batchRng = rng.derive('batches');
@@ -670,7 +663,7 @@ export async function repair<C extends Classifier>(
     const repaired = buildPruned(FN, classifier, maskValues, pruned, o.pruning);
     let accuracyAfter: number;
     try {
-      accuracyAfter = await accuracyOf(repaired, cleanData, o.batchSize);
+      accuracyAfter = await accuracyOfChecked(FN, repaired, cleanData, o.batchSize);
     } catch (e) {
       repaired.dispose();
       throw e;

@@ -39,7 +39,7 @@ import {
 } from '../../core/checks.js';
 import { resolveOptions } from '../../core/options.js';
 import { assertLabeledData } from '../../core/validate.js';
-import { predictLabelsUnchecked } from '../../metrics/predict.js';
+import { accuracyOfChecked } from '../../metrics/classification.js';
 
 /** Which defence {@link repair} runs. */
 export type FinePruningMode = 'fine-pruning' | 'pruning' | 'fine-tuning';
@@ -243,13 +243,6 @@ function ascendingOrder(values: Float32Array): Int32Array {
   return Int32Array.from(Array.from(values.keys()).sort((a, b) => values[a]! - values[b]! || a - b));
 }
 
-async function accuracyOf(classifier: FullClassifier, data: LabeledData, batchSize: number): Promise<number> {
-  const pred = await predictLabelsUnchecked(FN, classifier, data.x, batchSize);
-  let hit = 0;
-  for (let i = 0; i < pred.length; i++) if (pred[i] === data.y[i]) hit++;
-  return hit / pred.length;
-}
-
 /**
  * A pruner for one layer: `set(keep)` makes the masked copy reflect `keep`.
  * A classifier that can rewrite its masks in place
@@ -373,7 +366,7 @@ export async function repair(
   throwIfAborted(o.signal, FN);
   const live = o.onProgress !== undefined || o.signal !== undefined;
 
-  const accuracyBefore = await accuracyOf(classifier, cleanData, o.batchSize);
+  const accuracyBefore = await accuracyOfChecked(FN, classifier, cleanData, o.batchSize);
   let meanActivation: Float32Array = new Float32Array(0);
   let order: Int32Array = new Int32Array(0);
   let pruned: Int32Array = new Int32Array(0);
@@ -395,7 +388,7 @@ export async function repair(
       while (k < maxPruned) {
         throwIfAborted(o.signal, FN);
         keep[order[k]!] = 0;
-        const acc = await accuracyOf(pruner.set(keep), cleanData, o.batchSize);
+        const acc = await accuracyOfChecked(FN, pruner.set(keep), cleanData, o.batchSize);
         accuracyCurve.push(acc);
         report(o.onProgress, {
           stage: 'fine-pruning:prune',
@@ -442,7 +435,7 @@ export async function repair(
       fineTuning.loss.push(...h.loss);
       fineTuning.accuracy.push(...h.accuracy);
       fineTuning.seconds.push(...h.seconds);
-      accuracyAfter = await accuracyOf(result, cleanData, o.batchSize);
+      accuracyAfter = await accuracyOfChecked(FN, result, cleanData, o.batchSize);
     }
   } catch (e) {
     result.dispose();

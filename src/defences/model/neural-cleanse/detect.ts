@@ -19,6 +19,7 @@ import { resolveOptions } from '../../../core/options.js';
 import { throwIfAborted } from '../../../core/progress.js';
 import type { LabeledData } from '../../../core/types.js';
 import { assertLabeledData } from '../../../core/validate.js';
+import { attackSuccessOrNaN } from '../../../metrics/classification.js';
 import { checkScheduleOptions } from './cost-schedule.js';
 import {
   type ReversedTrigger,
@@ -26,7 +27,6 @@ import {
   checkLabels,
   predictStamped,
   reverseEngineer,
-  successFromLabels,
 } from './reverse.js';
 import {
   NEURAL_CLEANSE_DEFAULTS,
@@ -138,7 +138,7 @@ export async function detect(
       norm: norms[i]!,
       anomalyIndex: mad.indices[i]!,
       flagged: flagged.has(i),
-      attackSuccess: successFromLabels(pred, cleanData.y, r.label),
+      attackSuccess: attackSuccessOrNaN(pred, cleanData.y, r.label),
       converged: r.converged,
       steps: r.steps,
       cost: r.cost,

@@ -37,6 +37,7 @@ import {
 } from '../../../core/errors.js';
 import { activationsData } from '../../../core/layers-model.js';
 import { resolveOptions } from '../../../core/options.js';
+import { columnMeansOf } from '../../../stats/matrix.js';
 import { report as reportProgress, throwIfAborted, yieldToEventLoop } from '../../../core/progress.js';
 import { makeRng } from '../../../core/rng.js';
 import type { LabeledData, ProgressEvent } from '../../../core/types.js';
@@ -142,13 +143,6 @@ export async function unitActivations(
     for (let u = 0; u < units; u++) out[r * units + u]! /= positions;
   }
   return out;
-}
-
-function columnMeans(values: Float32Array, rows: number, cols: number): Float64Array {
-  const m = new Float64Array(cols);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) m[c]! += values[r * cols + c]!;
-  for (let c = 0; c < cols; c++) m[c]! /= rows;
-  return m;
 }
 
 export function filterScores(unitActs: Float32Array, units: number, neurons: readonly number[]): Float32Array {
@@ -277,14 +271,14 @@ export async function repair<C extends Classifier>(
     const lc = classifier as unknown as LayeredClassifier;
     const clean = await unitActivations(fn, lc, cleanData.x, layer, o.batchSize);
     const units = layer.units;
-    const cleanMean = columnMeans(clean, n, units);
+    const cleanMean = columnMeansOf(clean, n, units);
     const stampedMean = new Float64Array(units);
     for (const t of targets) {
       const e = triggers.get(t)!;
       const xs = applyReversed(cleanData.x, e.mask, e.pattern);
       try {
         const acts = await unitActivations(fn, lc, xs, layer, o.batchSize);
-        const m = columnMeans(acts, n, units);
+        const m = columnMeansOf(acts, n, units);
         for (let u = 0; u < units; u++) stampedMean[u]! += m[u]! / targets.length;
       } finally {
         xs.dispose();

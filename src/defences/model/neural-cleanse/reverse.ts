@@ -345,22 +345,6 @@ export async function predictStamped(
   }
 }
 
-/** Share of inputs whose true label is not `label` that are predicted `label` (all inputs if none qualifies). */
-export function successFromLabels(pred: Int32Array, y: Int32Array, label: number): number {
-  let eligible = 0;
-  let hit = 0;
-  for (let i = 0; i < y.length; i++) {
-    if (y[i] === label) continue;
-    eligible++;
-    if (pred[i] === label) hit++;
-  }
-  if (eligible === 0) {
-    for (let i = 0; i < pred.length; i++) if (pred[i] === label) hit++;
-    return hit / pred.length;
-  }
-  return hit / eligible;
-}
-
 export function checkLabels(fn: string, labels: unknown, numClasses: number): number[] {
   if (labels === undefined) return Array.from({ length: numClasses }, (_, i) => i);
   if (!Array.isArray(labels)) {

@@ -14,7 +14,8 @@ import { InvalidArgumentError } from '../../../core/errors.js';
 import { resolveOptions } from '../../../core/options.js';
 import { makeRng } from '../../../core/rng.js';
 import type { LabeledData, ProgressCallback } from '../../../core/types.js';
-import { applyReversed, predictStamped, successFromLabels } from './reverse.js';
+import { accuracyUnchecked, attackSuccessOrNaN } from '../../../metrics/classification.js';
+import { applyReversed, predictStamped } from './reverse.js';
 import {
   type NeuralCleanseLabel,
   type ResolvedRepair,
@@ -104,18 +105,17 @@ export async function evaluateRepair(
   triggers: ReadonlyMap<number, NeuralCleanseLabel>,
   batchSize: number,
 ): Promise<{ accuracy: number; attackSuccess: number }> {
-  const n = data.y.length;
   const { values, cols } = await collectBatches(data.x, batchSize, (b) => clf.predict(b));
   const pred = argmaxRows(values, cols);
-  let hit = 0;
-  for (let i = 0; i < n; i++) if (pred[i] === data.y[i]) hit++;
   let attackSuccess = 0;
   for (const t of targets) {
     const e = triggers.get(t)!;
     const p = await predictStamped(clf, data.x, e.mask, e.pattern, batchSize);
-    attackSuccess = Math.max(attackSuccess, successFromLabels(p, data.y, t));
+    // a target no sample of another label could reach (NaN) adds nothing to the maximum
+    const s = attackSuccessOrNaN(p, data.y, t);
+    if (s > attackSuccess) attackSuccess = s;
   }
-  return { accuracy: hit / n, attackSuccess };
+  return { accuracy: accuracyUnchecked(pred, data.y), attackSuccess };
 }
 
 /**
