@@ -10,6 +10,43 @@ import { dirname, join, normalize, relative } from 'node:path';
 import { describe, it } from 'node:test';
 
 import * as pkg from '../src/index.js';
+import type {
+  activationClustering,
+  anp,
+  detriggerAutoencoder,
+  featureSqueezing,
+  finePruning,
+  neuralCleanse,
+  spectralSignatures,
+  strip,
+} from '../src/index.js';
+
+/** `true` when `T` has every key in `K` (a compile-time check: a missing field fails typecheck). */
+type HasAll<T, K extends PropertyKey> = [K] extends [keyof T] ? true : false;
+
+/**
+ * The result fields each family promises. Each entry must be `true`; renaming
+ * or dropping a field makes this file fail to compile.
+ */
+const RESULT_FIELDS = {
+  acReport: true as HasAll<activationClustering.ActivationClusteringReport, 'suspicious' | 'perClass' | 'timing'>,
+  ssReport: true as HasAll<spectralSignatures.SpectralSignaturesReport, 'suspicious' | 'scores'>,
+  acRepair: true as HasAll<
+    activationClustering.ActivationClusteringRepairResult<pkg.Classifier>,
+    'classifier' | 'data'
+  >,
+  ssRepair: true as HasAll<spectralSignatures.SpectralSignaturesRepairResult<pkg.Classifier>, 'classifier' | 'data'>,
+  ncReport: true as HasAll<
+    neuralCleanse.NeuralCleanseReport,
+    'backdoored' | 'targets' | 'anomalyIndex' | 'perClass' | 'timing'
+  >,
+  ncRepair: true as HasAll<neuralCleanse.NeuralCleanseRepairResult, 'classifier'>,
+  fpRepair: true as HasAll<finePruning.FinePruningRepairResult, 'classifier'>,
+  anpRepair: true as HasAll<anp.AnpRepairResult, 'classifier' | 'masks'>,
+  stripReport: true as HasAll<strip.StripReport, 'suspicious' | 'scores' | 'threshold'>,
+  fsReport: true as HasAll<featureSqueezing.FeatureSqueezingReport, 'suspicious' | 'scores' | 'threshold'>,
+  aeReport: true as HasAll<detriggerAutoencoder.DetriggerReport, 'suspicious' | 'scores' | 'threshold'>,
+} satisfies Record<string, true>;
 
 const SRC = normalize(join(import.meta.dirname, '..', 'src'));
 
@@ -126,6 +163,10 @@ describe('one face per family', () => {
     for (const ns of [pkg.strip, pkg.featureSqueezing, pkg.detriggerAutoencoder]) has(ns, ['calibrate', 'detect']);
     for (const ns of [pkg.featureSqueezing, pkg.detriggerAutoencoder]) has(ns, ['repair']);
     assert.equal((pkg.detriggerAutoencoder as Record<string, unknown>).train, undefined);
+  });
+
+  it('results carry the fields of their family (checked at compile time)', () => {
+    assert.ok(Object.values(RESULT_FIELDS).every((v) => v));
   });
 
   it('batchSize is the forward pass, trainBatchSize the gradient step: no other batch-size names', () => {

@@ -184,3 +184,13 @@ export function assertNumberArray(
 export function shapesEqual(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
 }
+
+/**
+ * The one check of the long-running options every defence and attack takes
+ * (`LongRunningOptions`): `onProgress` a function or undefined, `signal` an
+ * `AbortSignal` or undefined.
+ */
+export function assertLongRunning(fn: string, o: { readonly onProgress?: unknown; readonly signal?: unknown }): void {
+  assertOptionalFunction(fn, 'options.onProgress', o.onProgress);
+  assertOptionalSignal(fn, o.signal);
+}

@@ -28,14 +28,7 @@ import { perturbedForwardOf, scaleKernelsInPlace } from './perturb.js';
 import { makeRng } from './rng.js';
 import type { LabeledData } from './types.js';
 import { registerCustomLayers, UnitMask } from './unit-mask-layer.js';
-import {
-  assertInRange,
-  assertOneOf,
-  assertOptionalFunction,
-  assertOptionalSignal,
-  assertOptionsObject,
-  assertPositiveInteger,
-} from './checks.js';
+import { assertInRange, assertLongRunning, assertOneOf, assertOptionsObject, assertPositiveInteger } from './checks.js';
 import { resolveOptions } from './options.js';
 import { assertLabeledData, assertBatch } from './validate.js';
 
@@ -457,8 +450,7 @@ export class LayersModelClassifier implements FullClassifier, MaskUpdatableClass
     assertPositiveInteger(fn, 'options.batchSize', o.batchSize);
     assertInRange(fn, 'options.learningRate', o.learningRate, 0, Infinity, { minOpen: true });
     assertOneOf(fn, 'options.optimizer', o.optimizer, ['adam', 'sgd', 'momentum'] as const);
-    assertOptionalFunction(fn, 'options.onProgress', o.onProgress);
-    assertOptionalSignal(fn, o.signal);
+    assertLongRunning(fn, o);
     assertLabeledData(fn, 'data', data, { inputShape: this.inputShape, numClasses: this.numClasses });
     throwIfAborted(o.signal, fn);
 

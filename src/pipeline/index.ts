@@ -20,7 +20,7 @@ import { assertClassifier } from '../core/classifier.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import { throwIfAborted } from '../core/progress.js';
 import type { ProgressCallback } from '../core/types.js';
-import { assertOptionalFunction, assertOptionalSignal, assertOptionsObject } from '../core/checks.js';
+import { assertLongRunning, assertOptionalFunction, assertOptionsObject } from '../core/checks.js';
 import { resolveOptions } from '../core/options.js';
 
 export {
@@ -131,8 +131,7 @@ export async function runPipeline<const S extends readonly Step<unknown>[]>(
   assertClassifier(fn, 'initial.classifier', initial.classifier);
   const o = resolveOptions(fn, PIPELINE_DEFAULTS, options);
   assertOptionalFunction(fn, 'options.onStep', o.onStep);
-  assertOptionalFunction(fn, 'options.onProgress', o.onProgress);
-  assertOptionalSignal(fn, o.signal);
+  assertLongRunning(fn, o);
 
   const t0 = performance.now();
   let state: PipelineState = { classifier: initial.classifier, train: initial.train, clean: initial.clean };

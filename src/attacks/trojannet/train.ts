@@ -10,8 +10,7 @@ import {
   assertFiniteNumber,
   assertInRange,
   assertInteger,
-  assertOptionalFunction,
-  assertOptionalSignal,
+  assertLongRunning,
   assertPositiveInteger,
 } from '../../core/checks.js';
 import { InvalidArgumentError, ShapeError } from '../../core/errors.js';
@@ -170,8 +169,7 @@ export async function train(options?: TrainOptions): Promise<TrojanNetModule> {
     );
   }
   if (o.cleanPatches !== undefined) assertPatches(fn, 'options.cleanPatches', o.cleanPatches);
-  assertOptionalFunction(fn, 'options.onProgress', o.onProgress);
-  assertOptionalSignal(fn, o.signal);
+  assertLongRunning(fn, o);
   const negatives = Math.round(o.trainBatchSize * o.noiseFraction);
   const positives = o.trainBatchSize - negatives;
   if (positives < 1) {

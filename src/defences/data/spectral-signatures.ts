@@ -33,9 +33,8 @@ import type { LabeledData, LongRunningOptions, ProgressCallback } from '../../co
 import {
   assertFiniteNumber,
   assertInRange,
+  assertLongRunning,
   assertOneOf,
-  assertOptionalFunction,
-  assertOptionalSignal,
   assertPositiveInteger,
 } from '../../core/checks.js';
 import { resolveOptions } from '../../core/options.js';
@@ -251,8 +250,7 @@ export async function detect(
   });
   assertOneOf(fn, 'options.segmentBy', o.segmentBy, ['label', 'prediction'] as const);
   assertPositiveInteger(fn, 'options.batchSize', o.batchSize);
-  assertOptionalFunction(fn, 'options.onProgress', o.onProgress);
-  assertOptionalSignal(fn, o.signal);
+  assertLongRunning(fn, o);
   assertLabeledData(fn, 'data', data, { inputShape: clf.inputShape, numClasses: K });
   throwIfAborted(o.signal, fn);
   const n = data.y.length;
@@ -368,8 +366,7 @@ export async function repair<C extends Classifier>(
   assertPositiveInteger(fn, 'options.trainBatchSize', o.trainBatchSize);
   assertInRange(fn, 'options.learningRate', o.learningRate, 0, Infinity, { minOpen: true });
   assertFiniteNumber(fn, 'options.seed', o.seed);
-  assertOptionalFunction(fn, 'options.onProgress', o.onProgress);
-  assertOptionalSignal(fn, o.signal);
+  assertLongRunning(fn, o);
   assertLabeledData(fn, 'data', data, { inputShape: classifier.inputShape, numClasses: classifier.numClasses });
   const n = data.y.length;
   assertDataReport(fn, report, n);

@@ -28,9 +28,8 @@ import {
   assertFiniteNumber,
   assertInRange,
   assertInteger,
+  assertLongRunning,
   assertOneOf,
-  assertOptionalFunction,
-  assertOptionalSignal,
   assertPositiveInteger,
   shapesEqual,
 } from '../../core/checks.js';
@@ -251,8 +250,7 @@ export async function calibrate(
     throw new InvalidArgumentError({ fn, arg: 'options.resample', value: o.resample }, 'must be a boolean');
   }
   assertFiniteNumber(fn, 'options.seed', o.seed);
-  assertOptionalFunction(fn, 'options.onProgress', o.onProgress);
-  assertOptionalSignal(fn, o.signal);
+  assertLongRunning(fn, o);
   if (classifier.inputShape.length !== 3) {
     throw new ShapeError(
       { fn, arg: 'classifier', value: `inputShape [${classifier.inputShape.join(',')}]` },
@@ -475,8 +473,7 @@ export async function detect(
   const purify = autoencoderFn(fn, o.calibration, classifier.inputShape);
   assertInRange(fn, 'options.threshold', o.threshold, -1, 1);
   assertPositiveInteger(fn, 'options.batchSize', o.batchSize);
-  assertOptionalFunction(fn, 'options.onProgress', o.onProgress);
-  assertOptionalSignal(fn, o.signal);
+  assertLongRunning(fn, o);
   assertBatch(fn, 'inputs', inputs, classifier.inputShape);
   const n = inputs.shape[0]!;
   const K = classifier.numClasses;

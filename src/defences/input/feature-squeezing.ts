@@ -23,9 +23,8 @@ import type { CleanImages, LongRunningOptions, ProgressCallback } from '../../co
 import {
   assertInRange,
   assertInteger,
+  assertLongRunning,
   assertOneOf,
-  assertOptionalFunction,
-  assertOptionalSignal,
   assertPositiveInteger,
   shapesEqual,
 } from '../../core/checks.js';
@@ -359,8 +358,7 @@ function checkCalibrateOptions(
   assertFrr(fn, 'options.frr', o.frr);
   assertOneOf(fn, 'options.thresholdMethod', o.thresholdMethod, ['normal', 'quantile'] as const);
   assertPositiveInteger(fn, 'options.batchSize', o.batchSize);
-  assertOptionalFunction(fn, 'options.onProgress', o.onProgress);
-  assertOptionalSignal(fn, o.signal);
+  assertLongRunning(fn, o);
 }
 
 /**

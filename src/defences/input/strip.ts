@@ -23,10 +23,9 @@ import type { CleanImages, LongRunningOptions, ProgressCallback } from '../../co
 import {
   assertFiniteNumber,
   assertInRange,
+  assertLongRunning,
   assertNumberArray,
   assertOneOf,
-  assertOptionalFunction,
-  assertOptionalSignal,
   assertPositiveInteger,
   shapesEqual,
 } from '../../core/checks.js';
@@ -243,8 +242,7 @@ function checkCalibrateOptions(fn: string, o: ResolvedCalibrate, calibrating = t
   }
   assertPositiveInteger(fn, 'options.batchSize', o.batchSize);
   assertFiniteNumber(fn, 'options.seed', o.seed);
-  assertOptionalFunction(fn, 'options.onProgress', o.onProgress);
-  assertOptionalSignal(fn, o.signal);
+  assertLongRunning(fn, o);
 }
 
 /**

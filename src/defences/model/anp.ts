@@ -53,9 +53,8 @@ import {
   assertFraction,
   assertInRange,
   assertInteger,
+  assertLongRunning,
   assertOneOf,
-  assertOptionalFunction,
-  assertOptionalSignal,
   assertPositiveInteger,
 } from '../../core/checks.js';
 import { resolveOptions } from '../../core/options.js';
@@ -224,8 +223,7 @@ function resolveAnpOptions(options: unknown): typeof ANP_DEFAULTS {
   }
   assertPositiveInteger(FN, 'options.batchSize', o.batchSize);
   assertFiniteNumber(FN, 'options.seed', o.seed);
-  assertOptionalFunction(FN, 'options.onProgress', o.onProgress);
-  assertOptionalSignal(FN, o.signal);
+  assertLongRunning(FN, o);
   return o;
 }
 

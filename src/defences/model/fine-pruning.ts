@@ -28,14 +28,13 @@ import { AbortError, InvalidArgumentError, LayerNotFoundError } from '../../core
 import { report, throwIfAborted, yieldToEventLoop } from '../../core/progress.js';
 import type { LabeledData, LongRunningOptions, ProgressCallback } from '../../core/types.js';
 import {
-  assertFraction,
-  assertInteger,
-  assertOneOf,
-  assertOptionalFunction,
-  assertOptionalSignal,
-  assertPositiveInteger,
   assertFiniteNumber,
+  assertFraction,
   assertInRange,
+  assertInteger,
+  assertLongRunning,
+  assertOneOf,
+  assertPositiveInteger,
 } from '../../core/checks.js';
 import { resolveOptions } from '../../core/options.js';
 import { assertLabeledData } from '../../core/validate.js';
@@ -174,8 +173,7 @@ function resolveFinePruningOptions(options: unknown): typeof FINE_PRUNING_DEFAUL
   assertPositiveInteger(FN, 'options.trainBatchSize', o.trainBatchSize);
   assertPositiveInteger(FN, 'options.batchSize', o.batchSize);
   assertFiniteNumber(FN, 'options.seed', o.seed);
-  assertOptionalFunction(FN, 'options.onProgress', o.onProgress);
-  assertOptionalSignal(FN, o.signal);
+  assertLongRunning(FN, o);
   return o;
 }
 

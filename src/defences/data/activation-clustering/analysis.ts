@@ -9,9 +9,8 @@ import {
   assertFiniteNumber,
   assertInRange,
   assertInteger,
+  assertLongRunning,
   assertOneOf,
-  assertOptionalFunction,
-  assertOptionalSignal,
   assertPositiveInteger,
 } from '../../../core/checks.js';
 import { InvalidArgumentError } from '../../../core/errors.js';
@@ -48,8 +47,7 @@ export function validateOptions(fn: string, o: ResolvedOptions, width: number): 
   assertInteger(fn, 'options.silhouetteSampleSize', o.silhouetteSampleSize, 2);
   assertPositiveInteger(fn, 'options.batchSize', o.batchSize);
   assertFiniteNumber(fn, 'options.seed', o.seed);
-  assertOptionalFunction(fn, 'options.onProgress', o.onProgress);
-  assertOptionalSignal(fn, o.signal);
+  assertLongRunning(fn, o);
 }
 
 /** ExRe statistics of one cluster from the retrained model's probabilities. */

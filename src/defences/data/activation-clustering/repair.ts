@@ -9,9 +9,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import {
   assertFiniteNumber,
   assertInRange,
+  assertLongRunning,
   assertOneOf,
-  assertOptionalFunction,
-  assertOptionalSignal,
   assertPositiveInteger,
 } from '../../../core/checks.js';
 import { requireCapabilities, type Classifier, type TrainableClassifier } from '../../../core/classifier.js';
@@ -73,8 +72,7 @@ export async function repair<C extends Classifier>(
   assertPositiveInteger(fn, 'options.sourceEpochs', o.sourceEpochs);
   assertPositiveInteger(fn, 'options.batchSize', o.batchSize);
   assertFiniteNumber(fn, 'options.seed', o.seed);
-  assertOptionalFunction(fn, 'options.onProgress', o.onProgress);
-  assertOptionalSignal(fn, o.signal);
+  assertLongRunning(fn, o);
   assertLabeledData(fn, 'data', data, { inputShape: classifier.inputShape, numClasses: classifier.numClasses });
   const n = data.y.length;
   assertDataReport(fn, report, n);

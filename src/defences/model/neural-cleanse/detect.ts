@@ -8,9 +8,8 @@ import { MAD_CONSISTENCY, outlierDetectionUnchecked } from '../../../stats/outli
 import {
   assertFiniteNumber,
   assertInRange,
+  assertLongRunning,
   assertOneOf,
-  assertOptionalFunction,
-  assertOptionalSignal,
   assertPositiveInteger,
 } from '../../../core/checks.js';
 import { assertClassifier, type Classifier } from '../../../core/classifier.js';
@@ -89,8 +88,7 @@ export async function detect(
   assertOneOf(fn, 'options.mode', o.mode, ['batched', 'sequential'] as const);
   assertOneOf(fn, 'options.scale', o.scale, ['linear', 'log'] as const);
   assertFiniteNumber(fn, 'options.seed', o.seed);
-  assertOptionalFunction(fn, 'options.onProgress', o.onProgress);
-  assertOptionalSignal(fn, o.signal);
+  assertLongRunning(fn, o);
   const [H, W, C] = assertImageClassifier(fn, classifier);
   const labels = checkLabels(fn, o.labels, classifier.numClasses);
   assertLabeledData(fn, 'cleanData', cleanData, {

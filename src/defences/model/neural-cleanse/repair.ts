@@ -12,9 +12,8 @@ import {
   assertFraction,
   assertInRange,
   assertInteger,
+  assertLongRunning,
   assertOneOf,
-  assertOptionalFunction,
-  assertOptionalSignal,
   assertPositiveInteger,
 } from '../../../core/checks.js';
 import {
@@ -210,8 +209,7 @@ export async function repair<C extends Classifier>(
   assertInRange(fn, 'options.filterFrr', o.filterFrr, 0, 1, { maxOpen: true });
   assertPositiveInteger(fn, 'options.batchSize', o.batchSize);
   assertFiniteNumber(fn, 'options.seed', o.seed);
-  assertOptionalFunction(fn, 'options.onProgress', o.onProgress);
-  assertOptionalSignal(fn, o.signal);
+  assertLongRunning(fn, o);
   const needs: Array<'layers' | 'mask' | 'train'> = o.method === 'unlearning' ? ['train'] : ['layers', 'mask'];
   if (o.filter) needs.push('layers');
   requireCapabilities(fn, 'classifier', classifier, needs);
