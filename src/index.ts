@@ -88,9 +88,11 @@ export {
   loadJson,
   toJsonValue,
   SAVE_MODEL_DEFAULTS,
+  LOAD_MODEL_DEFAULTS,
+  DEFAULT_MAX_FILE_BYTES,
   SAVE_JSON_DEFAULTS,
 } from './io/index.js';
-export type { SaveModelOptions, SaveJsonOptions } from './io/index.js';
+export type { SaveModelOptions, LoadModelOptions, SaveJsonOptions } from './io/index.js';
 
 // attacks
 export * as triggers from './triggers/index.js';

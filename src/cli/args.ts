@@ -182,7 +182,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
   const defencesRaw = flags.defences ?? 'nc';
   const defences = defencesRaw.split(',').map((d) => d.trim().toLowerCase());
   for (const d of defences) {
-    if (!(d in CHECKS)) {
+    if (!Object.hasOwn(CHECKS, d)) {
       throw new UsageError(`--defences: unknown check '${d}' (known: ${Object.keys(CHECKS).join(', ')})`);
     }
   }

@@ -69,20 +69,21 @@ export const PROCESS_IO: CliIo = {
   progress: true,
 };
 
+/** Bars left open (no newline yet) per output, so an error can clear them first. */
+const openBars = new WeakMap<CliIo, boolean>();
+
+/**
+ * A progress bar on stderr, drawn only on a terminal: piped or logged stderr
+ * then carries nothing but the one error line, if any.
+ */
 function progressBar(io: CliIo, label: string): ((e: ProgressEvent) => void) | undefined {
-  if (!io.progress) return undefined;
-  const tty = process.stderr.isTTY === true;
-  let last = -1;
+  if (!io.progress || process.stderr.isTTY !== true) return undefined;
   return (e) => {
     const frac = e.total > 0 ? Math.min(1, e.done / e.total) : 0;
-    if (tty) {
-      const n = Math.round(frac * 30);
-      io.stderr(`\r${label} [${'#'.repeat(n)}${'.'.repeat(30 - n)}] ${(frac * 100).toFixed(0).padStart(3)}%`);
-      if (frac >= 1) io.stderr('\n');
-    } else if (Math.floor(frac * 4) !== last) {
-      last = Math.floor(frac * 4);
-      io.stderr(`${label} ${(frac * 100).toFixed(0)}%\n`);
-    }
+    const n = Math.round(frac * 30);
+    io.stderr(`\r${label} [${'#'.repeat(n)}${'.'.repeat(30 - n)}] ${(frac * 100).toFixed(0).padStart(3)}%`);
+    openBars.set(io, frac < 1);
+    if (frac >= 1) io.stderr('\n');
   };
 }
 
@@ -178,8 +179,29 @@ export interface ScanResult {
   readonly report: string | null;
 }
 
+/** STRIP's overlay count in the CLI (`--quick` uses fewer). */
+function stripOverlays(quick: boolean): number {
+  return quick ? 20 : 100;
+}
+
+/** Checks what can be checked before any work: the report folder and the sample count per check. */
+async function checkScanArgs(a: ScanArgs): Promise<void> {
+  if (a.out !== undefined && (await exists(a.out)) && !(await stat(a.out)).isDirectory()) {
+    throw new UsageError(`--out: ${a.out} exists and is not a directory (the report is a folder)`);
+  }
+  if (a.defences.includes('strip')) {
+    const need = 2 * (stripOverlays(a.quick) + 1);
+    if (a.samples < need) {
+      throw new UsageError(
+        `--samples must be at least ${need} with --defences strip${a.quick ? ' --quick' : ''} (half calibrates STRIP, which needs more images than overlays; got ${a.samples})`,
+      );
+    }
+  }
+}
+
 async function scan(a: ScanArgs, io: CliIo): Promise<ScanResult> {
   const t0 = performance.now();
+  await checkScanArgs(a);
   await io.prepareBackend(a.backend);
   const model = await loadModel(a.modelDir);
   const clf = fromLayersModel(model, { owned: true, output: a.logits ? 'logits' : 'probabilities' });
@@ -263,7 +285,7 @@ async function scan(a: ScanArgs, io: CliIo): Promise<ScanResult> {
     if (a.defences.includes('strip')) {
       const cal = await strip.calibrate(clf, calib, {
         seed: a.seed,
-        overlays: a.quick ? 20 : 100,
+        overlays: stripOverlays(a.quick),
         poolSize: Math.min(1000, half),
         onProgress: progressBar(io, 'STRIP calibration'),
       });
@@ -367,6 +389,9 @@ export async function runCli(argv: readonly string[], io: CliIo = PROCESS_IO): P
     const r = await scan(a, io);
     return r.backdoored ? 2 : 0;
   } catch (e) {
+    // a bar left half-drawn is erased, so the error is the only line it leaves
+    if (openBars.get(io) === true) io.stderr('\r\x1b[2K');
+    openBars.delete(io);
     io.stderr(`backdoor-kit: error: ${errorLine(e)}\n`);
     return 1;
   }

@@ -56,18 +56,62 @@ function hex(bytes: Uint8Array, n: number): string {
   return `0x${Array.from(bytes.subarray(0, n), (b) => b.toString(16).padStart(2, '0')).join('')}`;
 }
 
+/** Largest IDX file accepted after decompression: 1 GiB. */
+const MAX_IDX_BYTES = 2 ** 30;
+
+/** Bytes an IDX header declares (header included), from its first bytes, or undefined when too short to tell. */
+function declaredIdxBytes(head: Uint8Array): number | undefined {
+  if (head.length < 4) return undefined;
+  const type = TYPES[head[2]!];
+  const rank = head[3]!;
+  if (type === undefined || head[0] !== 0 || head[1] !== 0 || rank === 0) return undefined;
+  const headerBytes = 4 + 4 * rank;
+  if (head.length < headerBytes) return undefined;
+  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  let count = 1;
+  for (let d = 0; d < rank; d++) count *= view.getUint32(4 + 4 * d, false);
+  return headerBytes + count * type.size;
+}
+
+/**
+ * Gunzips an IDX file without trusting it: the header is decompressed first
+ * (from a prefix of the stream) and the whole file is then inflated with an
+ * output cap of the size that header declares, so a gzip bomb stops at the
+ * cap instead of filling memory.
+ */
+function gunzipIdx(src: Source, bytes: Uint8Array): Uint8Array {
+  const zlib = nodeBuiltin(src.fn, 'node:zlib');
+  let head: Uint8Array;
+  try {
+    const out = zlib.gunzipSync(bytes.subarray(0, Math.min(bytes.length, 1024)), {
+      finishFlush: zlib.constants.Z_SYNC_FLUSH,
+    });
+    head = new Uint8Array(out.buffer, out.byteOffset, Math.min(out.byteLength, 4 + 4 * 255));
+  } catch (error) {
+    throw new FormatError(src, `starts with the gzip magic but could not be decompressed (${oneLine(error)})`);
+  }
+  // a malformed header is reported by the parser on these first bytes, before inflating the rest
+  const declared = declaredIdxBytes(head);
+  if (declared === undefined) return head;
+  if (declared > MAX_IDX_BYTES) {
+    throw new FormatError(src, `declares ${declared} bytes in its IDX header, more than the ${MAX_IDX_BYTES} accepted`);
+  }
+  try {
+    const out = zlib.gunzipSync(bytes, { maxOutputLength: declared + 1 });
+    return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (code === 'ERR_BUFFER_TOO_LARGE' || error instanceof RangeError) {
+      throw new FormatError(src, `decompresses to more than the ${declared} bytes its IDX header declares`);
+    }
+    throw new FormatError(src, `starts with the gzip magic but could not be decompressed (${oneLine(error)})`);
+  }
+}
+
 /** Parses IDX bytes (gunzipping first if they start with the gzip magic). */
 function parseIdx(src: Source, input: Uint8Array): IdxArray {
   let bytes = input;
-  if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
-    const { gunzipSync } = nodeBuiltin(src.fn, 'node:zlib');
-    try {
-      const out = gunzipSync(bytes);
-      bytes = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
-    } catch (error) {
-      throw new FormatError(src, `starts with the gzip magic but could not be decompressed (${oneLine(error)})`);
-    }
-  }
+  if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) bytes = gunzipIdx(src, bytes);
   if (bytes.length < 4) {
     throw new FormatError(src, `is too short for an IDX header (${bytes.length} bytes, need at least 4)`);
   }

@@ -13,6 +13,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 
 import { FormatError, InvalidArgumentError, UnsupportedError } from '../core/errors.js';
 import { registerCustomLayers } from '../core/unit-mask-layer.js';
+import { assertBoolean, assertPositiveInteger } from '../core/checks.js';
 import { resolveOptions } from '../core/options.js';
 import { assertPath, isDirectoryOrThrow, oneLine, readFileOrThrow } from './files.js';
 import { nodeBuiltin } from './node-builtins.js';
@@ -215,6 +216,34 @@ function checkModelJson(fn: string, path: string, json: unknown): tf.io.ModelJSO
   return json as unknown as tf.io.ModelJSON;
 }
 
+/** Options of {@link loadModel}: the caps that make reading an untrusted model safe. */
+export interface LoadModelOptions {
+  /** Largest `model.json` read, in bytes. @default 67108864 (64 MiB) */
+  readonly maxModelJsonBytes?: number;
+  /** Largest total of weight bytes the manifest may describe, checked before any file is read. @default 1073741824 (1 GiB) */
+  readonly maxWeightBytes?: number;
+  /** Accept a `model.json` without weights (the model then has freshly initialised weights). @default false */
+  readonly allowMissingWeights?: boolean;
+}
+
+/** Defaults of {@link loadModel}. */
+export const LOAD_MODEL_DEFAULTS: Readonly<Required<LoadModelOptions>> = Object.freeze({
+  maxModelJsonBytes: 64 * 2 ** 20,
+  maxWeightBytes: 2 ** 30,
+  allowMissingWeights: false,
+});
+
+/** A weights path of a manifest: relative, inside the model folder, no `..` segment. */
+function checkManifestPath(fn: string, jsonPath: string, p: string): void {
+  const segments = p.split(/[\\/]/);
+  if (p.startsWith('/') || /^[A-Za-z]:/.test(p) || p.includes('\0') || segments.includes('..')) {
+    throw new FormatError(
+      { fn, arg: 'dir', value: jsonPath },
+      `lists the weights path '${p.slice(0, 80)}', which leaves the model folder (paths must be relative, without '..')`,
+    );
+  }
+}
+
 /**
  * Loads a layers model saved by {@link saveModel} (or any TensorFlow.js
  * `layers-model` directory: `model.json` plus the weight files its manifest
@@ -224,8 +253,16 @@ function checkModelJson(fn: string, path: string, json: unknown): tf.io.ModelJSO
  * before loading; backdoor-kit's own layers (the `UnitMask` that pruning
  * inserts) are registered automatically.
  *
+ * The files may be hostile (this is what `backdoor-kit scan` reads): every
+ * weights path must stay inside the model folder (no absolute path, no
+ * `..`, no symbolic link out of it), every file must be a regular file, each
+ * is read once, and the sizes are checked against the manifest and the caps
+ * in `options` before anything is read or allocated (docs/security.md).
+ *
  * @param dir - Directory holding `model.json` (a path to the `model.json`
  *   file itself is accepted too).
+ * @param options - {@link LoadModelOptions}: size caps, and whether a model
+ *   without weights is accepted.
  * @returns A new model; the caller owns (disposes) it.
  * @throws {@link InvalidArgumentError} when `dir` is not a string or does not exist.
  * @throws {@link FormatError} naming the path when `model.json` or a weight
@@ -240,9 +277,13 @@ function checkModelJson(fn: string, path: string, json: unknown): tf.io.ModelJSO
  * const model = await loadModel('./models/badnet');
  * ```
  */
-export async function loadModel(dir: string): Promise<tfl.LayersModel> {
+export async function loadModel(dir: string, options?: LoadModelOptions): Promise<tfl.LayersModel> {
   const fn = 'loadModel';
   assertPath(fn, 'dir', dir);
+  const o = resolveOptions(fn, LOAD_MODEL_DEFAULTS, options);
+  assertPositiveInteger(fn, 'options.maxModelJsonBytes', o.maxModelJsonBytes);
+  assertPositiveInteger(fn, 'options.maxWeightBytes', o.maxWeightBytes);
+  assertBoolean(fn, 'options.allowMissingWeights', o.allowMissingWeights);
   const { basename, join, resolve } = nodeBuiltin(fn, 'node:path');
   const isDir = await isDirectoryOrThrow(fn, 'dir', dir);
   const jsonPath = isDir ? join(dir, MODEL_JSON) : dir;
@@ -253,7 +294,9 @@ export async function loadModel(dir: string): Promise<tfl.LayersModel> {
       'must name a model directory or its model.json file',
     );
   }
-  const text = new TextDecoder().decode(await readFileOrThrow(fn, 'dir', jsonPath, 'content'));
+  const text = new TextDecoder().decode(
+    await readFileOrThrow(fn, 'dir', jsonPath, 'content', { maxBytes: o.maxModelJsonBytes }),
+  );
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -264,24 +307,61 @@ export async function loadModel(dir: string): Promise<tfl.LayersModel> {
 
   let specs: tf.io.WeightsManifestEntry[] | undefined;
   let weightData: ArrayBuffer | undefined;
-  if (modelJson.weightsManifest !== undefined) {
+  const manifest = modelJson.weightsManifest ?? [];
+  if (manifest.length === 0 && !o.allowMissingWeights) {
+    throw new FormatError(
+      { fn, arg: 'dir', value: jsonPath },
+      'has no weights (no weightsManifest): it would load as an untrained model; pass { allowMissingWeights: true } to accept that',
+    );
+  }
+  if (manifest.length > 0) {
     specs = [];
-    const buffers: ArrayBuffer[] = [];
-    let bytes = 0;
-    for (const group of modelJson.weightsManifest) {
+    const paths: string[] = [];
+    for (const group of manifest) {
       specs.push(...group.weights);
       for (const p of group.paths) {
-        const data = await readFileOrThrow(fn, 'dir', join(baseDir, p), 'content');
-        buffers.push(data.slice().buffer);
-        bytes += data.byteLength;
+        checkManifestPath(fn, jsonPath, p);
+        if (paths.includes(p)) {
+          throw new FormatError(
+            { fn, arg: 'dir', value: jsonPath },
+            `lists the weights file '${p.slice(0, 80)}' more than once`,
+          );
+        }
+        paths.push(p);
       }
     }
     const expected = expectedWeightBytes(specs);
+    if (expected !== undefined && expected > o.maxWeightBytes) {
+      throw new FormatError(
+        { fn, arg: 'dir', value: jsonPath },
+        `describes ${expected} weight bytes, more than options.maxWeightBytes (${o.maxWeightBytes})`,
+      );
+    }
+    const buffers: ArrayBuffer[] = [];
+    let bytes = 0;
+    for (const p of paths) {
+      const room = (expected ?? o.maxWeightBytes) - bytes;
+      const data = await readFileOrThrow(fn, 'dir', join(baseDir, p), 'content', {
+        root: baseDir,
+        maxBytes: Math.max(0, Math.min(room, o.maxWeightBytes - bytes)),
+      }).catch((error: unknown) => {
+        // a file too large for what the manifest describes is a size mismatch, said as such
+        if (error instanceof FormatError && /more than the \d+ allowed/.test(error.message) && expected !== undefined) {
+          throw new FormatError(
+            { fn, arg: 'dir', value: baseDir },
+            `holds more weight bytes than its model.json describes (${expected})`,
+          );
+        }
+        throw error;
+      });
+      buffers.push(data.slice().buffer);
+      bytes += data.byteLength;
+    }
     if (expected !== undefined && expected !== bytes) {
-      const files = modelJson.weightsManifest.flatMap((g) => g.paths).join(', ');
+      const files = paths.join(', ');
       throw new FormatError(
         { fn, arg: 'dir', value: baseDir },
-        `holds ${bytes} weight bytes (${files}) but its model.json describes ${expected}`,
+        `holds ${bytes} weight bytes (${files.length > 200 ? `${files.slice(0, 197)}...` : files}) but its model.json describes ${expected}`,
       );
     }
     weightData = tf.io.CompositeArrayBuffer.join(buffers);

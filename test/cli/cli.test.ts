@@ -187,6 +187,33 @@ describe('runCli exit codes', () => {
       assert.match(io.err[0]!, /--data: not found/);
     });
 
+    it('--out naming an existing file and too few --samples for STRIP: exit 1 before loading anything', async () => {
+      const file = join(dir, 'a-file');
+      writeFileSync(file, 'x');
+      let prepared = 0;
+      const io = { ...capture(), prepareBackend: async () => void prepared++ };
+      assert.equal(await runCli(['scan', bdDir, '--data', dataDir, '--out', file], io), 1);
+      assert.match(io.err[0]!, /--out: .* exists and is not a directory/);
+      assert.equal(await runCli(['scan', bdDir, '--data', dataDir, '--defences', 'strip', '--samples', '40'], io), 1);
+      assert.match(io.err[1]!, /--samples must be at least 202 with --defences strip/);
+      assert.doesNotMatch(io.err[1]!, /options\./);
+      assert.equal(prepared, 0);
+    });
+
+    it('a manifest pointing outside the model folder: exit 1, one line, nothing read', async () => {
+      const evil = join(dir, 'evil');
+      mkdirSync(evil, { recursive: true });
+      const json = JSON.parse(readFileSync(join(bdDir, 'model.json'), 'utf8')) as {
+        weightsManifest: { paths: string[] }[];
+      };
+      json.weightsManifest[0]!.paths = ['../backdoored/weights.bin'];
+      writeFileSync(join(evil, 'model.json'), JSON.stringify(json));
+      const io = capture();
+      assert.equal(await runCli(['scan', evil, '--data', dataDir], io), 1);
+      assert.equal(io.err.length, 1);
+      assert.match(io.err[0]!, /leaves the model folder/);
+    });
+
     // A short Neural Cleanse schedule for the 14×14 cpu fixture (see docs/cli.md).
     const nc = ['--quick', '--nc-steps', '40', '--samples', '300', '--seed', '1'];
 
