@@ -114,15 +114,13 @@ export function argmaxRows(values: Float32Array, cols: number): Int32Array {
 }
 
 /** Rows `idx` of validated data (no validation; empty `idx` gives 0 rows). */
-export function gatherData(data: LabeledData, idx: Int32Array): LabeledData {
+export function gatherData<X extends tf.Tensor>(data: LabeledData<X>, idx: Int32Array): LabeledData<X> {
   const y = new Int32Array(idx.length);
   for (let i = 0; i < idx.length; i++) y[i] = data.y[idx[i]!]!;
-  const x = tf.tidy(() => {
-    if (idx.length === 0) {
-      const [, h, w, c] = data.x.shape;
-      return tf.zeros([0, h, w, c], data.x.dtype) as tf.Tensor4D;
-    }
-    return tf.gather(data.x, tf.tensor1d(idx, 'int32'), 0);
-  });
+  const x = tf.tidy(() =>
+    idx.length === 0
+      ? tf.zeros([0, ...data.x.shape.slice(1)], data.x.dtype)
+      : tf.gather(data.x, tf.tensor1d(idx, 'int32'), 0),
+  ) as X;
   return { x, y };
 }

@@ -8,7 +8,7 @@
 import type * as tf from '@tensorflow/tfjs-core';
 
 import { CapabilityError, InvalidArgumentError, LayerNotFoundError } from './errors.js';
-import type { LabeledData, LongRunningOptions } from './types.js';
+import type { AnyLabeledData, LongRunningOptions } from './types.js';
 
 /**
  * The one required interface: a function from a batch of inputs to class
@@ -108,6 +108,23 @@ export interface FitOptions extends LongRunningOptions {
   readonly shuffle?: boolean;
   /** Seed for shuffling and dropout. @default 0 */
   readonly seed?: number;
+  /**
+   * BatchNormalization statistics after training: `'recompute'` re-estimates
+   * every BN layer's moving mean and variance on `data` once the last epoch
+   * is done (see {@link TrainableClassifier.recomputeBatchNorm}; tfjs's
+   * momentum-0.99 averages lag the weights, and a BN network trained for a
+   * few hundred steps can score far below its training accuracy without
+   * it); `'keep'` leaves the moving averages as training left them. No
+   * effect on a network without BatchNormalization.
+   * @default 'recompute'
+   */
+  readonly batchNormStatistics?: 'recompute' | 'keep';
+}
+
+/** Options for {@link TrainableClassifier.recomputeBatchNorm}. */
+export interface RecomputeBatchNormOptions {
+  /** Samples per training-mode forward pass (BN statistics are per batch, as in training). @default 32 */
+  readonly batchSize?: number;
 }
 
 /** Per-epoch training record returned by {@link TrainableClassifier.fit}. */
@@ -127,7 +144,15 @@ export interface TrainableClassifier extends Classifier {
   /** A copy with freshly initialised weights (same architecture), seeded. */
   reinitialized(seed: number): this;
   /** Trains this classifier in place on `data` (sparse labels, cross-entropy). */
-  fit(data: LabeledData, options?: FitOptions): Promise<FitHistory>;
+  fit(data: AnyLabeledData, options?: FitOptions): Promise<FitHistory>;
+  /**
+   * Re-estimates BatchNormalization statistics in place on inputs `x` (clean
+   * data): the average of the per-batch statistics over training-mode
+   * forward passes, as after pruning or fine-tuning is standard practice.
+   * Optional: repairs call it where present. Resolves to the number of BN
+   * layers updated (0 for a network without them).
+   */
+  recomputeBatchNorm?(x: tf.Tensor, options?: RecomputeBatchNormOptions): Promise<number>;
   /** Releases the weights. The classifier must not be used afterwards. */
   dispose(): void;
 }

@@ -20,14 +20,18 @@ import type {
   MaskUpdatableClassifier,
   PerturbableClassifier,
   PerturbedForward,
+  RecomputeBatchNormOptions,
 } from './classifier.js';
 import { findLayer } from './classifier.js';
+import { recomputeBatchNorm } from './batch-norm.js';
+import { assertDifferentiable, gradientFailure, releaseFailedTape } from './gradient-errors.js';
 import { InvalidArgumentError, NonFiniteError, ShapeError, UnsupportedError } from './errors.js';
 import { report, throwIfAborted, yieldToEventLoop } from './progress.js';
 import { perturbedForwardOf, scaleKernelsInPlace } from './perturb.js';
 import { makeRng } from './rng.js';
-import type { LabeledData } from './types.js';
+import type { AnyLabeledData } from './types.js';
 import { registerCustomLayers, UnitMask } from './unit-mask-layer.js';
+import { type ConfigDict, insertUnitMask } from './model-config.js';
 import { assertInRange, assertLongRunning, assertOneOf, assertOptionsObject, assertPositiveInteger } from './checks.js';
 import { resolveOptions } from './options.js';
 import { assertLabeledData, assertBatch } from './validate.js';
@@ -67,6 +71,7 @@ export const FIT_DEFAULTS = Object.freeze({
   seed: 0,
   onProgress: undefined as FitOptions['onProgress'],
   signal: undefined as AbortSignal | undefined,
+  batchNormStatistics: 'recompute' as 'recompute' | 'keep',
 });
 
 const KIND_BY_CLASS: Readonly<Record<string, LayerKind>> = {
@@ -122,14 +127,6 @@ function checkFactors(
       throw new NonFiniteError({ fn, arg: `${arg}[${i}]`, value: k[i] }, 'must be a finite number');
     }
   }
-}
-
-type ConfigDict = tf.serialization.ConfigDict;
-interface LayerConfigEntry {
-  className: string;
-  config: ConfigDict;
-  name?: string;
-  inboundNodes?: unknown[];
 }
 
 function describeLayers(model: tfl.LayersModel): LayerInfo[] {
@@ -282,9 +279,12 @@ export class LayersModelClassifier implements FullClassifier, MaskUpdatableClass
   /**
    * A new classifier whose `layer` outputs are multiplied per unit (conv
    * channel / dense unit, the last axis) by `keep` (0 prunes). The new model
-   * is a deep copy with a {@link UnitMask} layer inserted after `layer`; the
-   * original is untouched. Masking an already-masked layer multiplies the
-   * factors.
+   * is a deep copy with a {@link UnitMask} layer inserted after `layer` —
+   * or, where `layer` feeds only a BatchNormalization and/or activation
+   * layers (conv → BN → ReLU), after the last of those, so that a pruned
+   * unit reads as exactly 0 in every later layer rather than as the BN's
+   * shift; the original is untouched. Masking an already-masked layer
+   * multiplies the factors.
    *
    * @throws {@link LayerNotFoundError} for an unknown layer,
    *   {@link ShapeError} if `keep` has the wrong length,
@@ -311,32 +311,15 @@ export class LayersModelClassifier implements FullClassifier, MaskUpdatableClass
       clone = modelFromConfig(this.model, this.model.getConfig(), true);
     } else {
       const config = this.model.getConfig() as ConfigDict;
-      const maskEntry: LayerConfigEntry = {
-        className: UnitMask.className,
-        config: { name: maskName, units: info.units, trainable: false },
-      };
-      const layersCfg = config.layers as unknown as LayerConfigEntry[];
-      const at = layersCfg.findIndex((l) => (l.name ?? (l.config.name as string)) === layer);
-      if (this.model instanceof tfl.Sequential) {
-        layersCfg.splice(at + 1, 0, maskEntry);
-      } else {
-        const inbound = layersCfg[at]!.inboundNodes ?? [];
-        if (inbound.length > 1) {
-          throw new UnsupportedError(
-            { fn, arg: 'layer', value: layer },
-            'is shared (called more than once); cannot mask it',
-          );
-        }
-        // Redirect every consumer of `layer` to the mask, then feed the mask from `layer`.
-        const redirect = (ref: unknown): void => {
-          if (Array.isArray(ref) && ref[0] === layer && typeof ref[1] === 'number') ref[0] = maskName;
-        };
-        for (const entry of layersCfg) {
-          for (const node of (entry.inboundNodes ?? []) as unknown[][]) for (const ref of node) redirect(ref);
-        }
-        for (const ref of config.outputLayers as unknown as unknown[]) redirect(ref);
-        layersCfg.splice(at + 1, 0, { ...maskEntry, name: maskName, inboundNodes: [[[layer, 0, 0, {}]]] });
-      }
+      insertUnitMask(
+        fn,
+        config,
+        layer,
+        maskName,
+        info.units,
+        this.model instanceof tfl.Sequential,
+        info.outputShape.length + 1,
+      );
       clone = modelFromConfig(this.model, config, true);
     }
     copyWeightsByName(this.model, clone);
@@ -443,15 +426,17 @@ export class LayersModelClassifier implements FullClassifier, MaskUpdatableClass
    * @returns Loss, accuracy and seconds per epoch.
    * @throws {@link BackdoorKitError} on bad data or options; {@link AbortError} when aborted.
    */
-  async fit(data: LabeledData, options: FitOptions = {}): Promise<FitHistory> {
+  async fit(data: AnyLabeledData, options: FitOptions = {}): Promise<FitHistory> {
     const fn = 'fit';
     const o = resolveOptions(fn, FIT_DEFAULTS, options);
     assertPositiveInteger(fn, 'options.epochs', o.epochs);
     assertPositiveInteger(fn, 'options.batchSize', o.batchSize);
     assertInRange(fn, 'options.learningRate', o.learningRate, 0, Infinity, { minOpen: true });
     assertOneOf(fn, 'options.optimizer', o.optimizer, ['adam', 'sgd', 'momentum'] as const);
+    assertOneOf(fn, 'options.batchNormStatistics', o.batchNormStatistics, ['recompute', 'keep'] as const);
     assertLongRunning(fn, o);
     assertLabeledData(fn, 'data', data, { inputShape: this.inputShape, numClasses: this.numClasses });
+    assertDifferentiable(fn, 'classifier', this.model);
     throwIfAborted(o.signal, fn);
 
     const rng = makeRng(o.seed, fn);
@@ -487,26 +472,22 @@ export class LayersModelClassifier implements FullClassifier, MaskUpdatableClass
             const e = Math.min(n, s + o.batchSize);
             const contiguous = !o.shuffle;
             for (const l of seeded) l.seed = dropoutRng.nextSeed();
-            tf.tidy(() => {
-              const idx = contiguous ? null : tf.tensor1d(order.subarray(s, e), 'int32');
-              const xb = idx === null ? sliceRows(data.x, s, e) : tf.gather(data.x, idx);
-              const yb = idx === null ? sliceRows(yAll, s, e) : tf.gather(yAll, idx);
-              const oneHot = tf.oneHot(yb, this.numClasses);
-              let correct: tf.Scalar | undefined;
-              const loss = optimizer.minimize(
-                () => {
-                  const out = this.model.apply(xb, { training: true }) as tf.Tensor2D;
-                  correct = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(out, 1), yb), 'float32')) as tf.Scalar);
-                  if (this.output === 'logits') return tf.losses.softmaxCrossEntropy(oneHot, out) as tf.Scalar;
-                  const p = tf.clipByValue(out, 1e-7, 1 - 1e-7);
-                  return tf.neg(tf.mean(tf.sum(tf.mul(oneHot, tf.log(p)), -1))) as tf.Scalar;
-                },
-                true,
+            try {
+              this.trainStep(
+                optimizer,
                 vars,
+                data.x,
+                yAll,
+                contiguous ? null : order.subarray(s, e),
+                s,
+                e,
+                batchLoss,
+                batchCorrect,
               );
-              batchLoss.push(tf.keep(tf.mul(loss!, e - s)));
-              batchCorrect.push(correct!);
-            });
+            } catch (error) {
+              releaseFailedTape();
+              throw gradientFailure(fn, 'classifier', error) ?? error;
+            }
             if (o.onProgress !== undefined || o.signal !== undefined) {
               report(o.onProgress, { stage: 'fit', done: epoch * steps + step + 1, total: o.epochs * steps });
               await yieldToEventLoop();
@@ -529,12 +510,72 @@ export class LayersModelClassifier implements FullClassifier, MaskUpdatableClass
           for (const t of batchCorrect) t.dispose();
         }
       }
+      if (o.batchNormStatistics === 'recompute') recomputeBatchNorm(this.model, data.x, o.batchSize);
     } finally {
       seeded.forEach((l, i) => (l.seed = savedSeeds[i]));
       yAll.dispose();
       optimizer.dispose();
     }
     return history;
+  }
+
+  /**
+   * Re-estimates every BatchNormalization layer's moving mean and variance
+   * (sub-models included) in place on `x`: the sample-weighted average of
+   * the batch statistics over training-mode forward passes (PyTorch's
+   * `momentum=None`, SWA's `update_bn`). Other weights are untouched.
+   *
+   * @param x - Inputs of the classifier's input shape (clean data).
+   * @param options - {@link RecomputeBatchNormOptions}.
+   * @returns The number of BatchNormalization layers updated.
+   * @throws {@link ShapeError} for inputs of the wrong shape; {@link InvalidArgumentError} for bad options.
+   */
+  async recomputeBatchNorm(x: tf.Tensor, options: RecomputeBatchNormOptions = {}): Promise<number> {
+    const fn = 'recomputeBatchNorm';
+    const { batchSize } = resolveOptions(fn, { batchSize: FIT_DEFAULTS.batchSize }, options);
+    assertPositiveInteger(fn, 'options.batchSize', batchSize);
+    assertBatch(fn, 'x', x, this.inputShape);
+    return recomputeBatchNorm(this.model, x, batchSize);
+  }
+
+  /** One optimiser step on rows `[s, e)` (or the rows `idx`); pushes the step's summed loss and correct count. */
+  private trainStep(
+    optimizer: tf.Optimizer,
+    vars: tf.Variable[],
+    x: tf.Tensor,
+    yAll: tf.Tensor1D,
+    rows: Int32Array | null,
+    s: number,
+    e: number,
+    batchLoss: tf.Scalar[],
+    batchCorrect: tf.Scalar[],
+  ): void {
+    let correct: tf.Scalar | undefined;
+    try {
+      tf.tidy(() => {
+        const idx = rows === null ? null : tf.tensor1d(rows, 'int32');
+        const xb = idx === null ? sliceRows(x, s, e) : tf.gather(x, idx);
+        const yb = idx === null ? sliceRows(yAll, s, e) : tf.gather(yAll, idx);
+        const oneHot = tf.oneHot(yb, this.numClasses);
+        const loss = optimizer.minimize(
+          () => {
+            const out = this.model.apply(xb, { training: true }) as tf.Tensor2D;
+            correct = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(out, 1), yb), 'float32')) as tf.Scalar);
+            if (this.output === 'logits') return tf.losses.softmaxCrossEntropy(oneHot, out) as tf.Scalar;
+            const p = tf.clipByValue(out, 1e-7, 1 - 1e-7);
+            return tf.neg(tf.mean(tf.sum(tf.mul(oneHot, tf.log(p)), -1))) as tf.Scalar;
+          },
+          true,
+          vars,
+        );
+        batchLoss.push(tf.keep(tf.mul(loss!, e - s)));
+        batchCorrect.push(correct!);
+      });
+    } catch (error) {
+      // a failed backward pass may have kept this step's count already
+      if (correct !== undefined && !batchCorrect.includes(correct)) correct.dispose();
+      throw error;
+    }
   }
 
   /** Disposes the model if this classifier owns it (copies made by clone/withUnitMask always do). */

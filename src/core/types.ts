@@ -6,16 +6,22 @@
 import type * as tf from '@tensorflow/tfjs-core';
 
 /**
- * A labelled image set: images NHWC with values in [0, 1] and one integer
- * label per image. The library never mutates or disposes a `LabeledData` it
- * is given.
+ * A labelled data set: inputs of the classifier's own shape and one integer
+ * label per sample. `X` is the input tensor: images `[n, height, width,
+ * channels]` with values in [0, 1] (the default, what image attacks and
+ * image-only defences take), token-id sequences `[n, length]` (int32) or
+ * feature rows `[n, features]`. The library never mutates or disposes a
+ * `LabeledData` it is given.
  */
-export interface LabeledData {
-  /** Images, shape `[n, height, width, channels]`, values in [0, 1]. */
-  readonly x: tf.Tensor4D;
-  /** Integer labels in `[0, numClasses)`, one per image. */
+export interface LabeledData<X extends tf.Tensor = tf.Tensor4D> {
+  /** Inputs, `[n, ...inputShape]`: images NHWC in [0, 1] by default. */
+  readonly x: X;
+  /** Integer labels in `[0, numClasses)`, one per sample. */
   readonly y: Int32Array;
 }
+
+/** A {@link LabeledData} of any input rank (images, sequences, feature rows). */
+export type AnyLabeledData = LabeledData<tf.Tensor>;
 
 /** A progress report from long-running work. */
 export interface ProgressEvent {

@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 
 import { shapesEqual } from './checks.js';
 import { EmptyDataError, InvalidArgumentError, LabelError, NonFiniteError, ShapeError } from './errors.js';
-import type { LabeledData } from './types.js';
+import type { AnyLabeledData, LabeledData } from './types.js';
 
 /** True when `value` looks like a tfjs tensor (works across tfjs copies). */
 export function isTensor(value: unknown): value is tf.Tensor {
@@ -98,8 +98,9 @@ export function assertLabels(
 }
 
 /**
- * Validates a {@link LabeledData}: `x` a finite, non-empty NHWC tensor, `y` an
- * Int32Array with one label per image in [0, numClasses).
+ * Validates a {@link LabeledData} of any input rank: `x` a finite, non-empty
+ * tensor (of per-sample shape `inputShape` when given), `y` an Int32Array
+ * with one label per sample in [0, numClasses).
  *
  * @throws {@link BackdoorKitError} naming `fn` and the argument.
  */
@@ -108,13 +109,44 @@ export function assertLabeledData(
   arg: string,
   data: unknown,
   expect: { inputShape?: readonly number[]; numClasses?: number } = {},
-): asserts data is LabeledData {
+): asserts data is AnyLabeledData {
   if (data === null || typeof data !== 'object') {
     throw new InvalidArgumentError({ fn, arg, value: data }, 'must be a LabeledData object { x, y }');
   }
   const d = data as { x?: unknown; y?: unknown };
-  assertImages(fn, `${arg}.x`, d.x, expect.inputShape);
+  if (expect.inputShape !== undefined) {
+    assertBatch(fn, `${arg}.x`, d.x, expect.inputShape);
+  } else {
+    assertTensor(fn, `${arg}.x`, d.x);
+    if (d.x.rank < 2) throw new ShapeError({ fn, arg: `${arg}.x`, value: d.x }, 'must have rank 2 or more ([n, ...])');
+    if (d.x.shape[0] === 0) throw new EmptyDataError({ fn, arg: `${arg}.x`, value: d.x });
+    assertFiniteTensor(fn, `${arg}.x`, d.x);
+  }
   assertLabels(fn, `${arg}.y`, d.y, (d.x as tf.Tensor).shape[0], expect.numClasses);
+}
+
+/**
+ * Validates a {@link LabeledData} of images (`x` NHWC, rank 4), for the
+ * functions that need image structure (stamping a trigger, superimposing
+ * images, masks over pixels); other ranks get a {@link ShapeError} that
+ * says why.
+ *
+ * @param why - What needs images, for the message (e.g. `'trigger stamping works on pixels'`).
+ */
+export function assertImageData(
+  fn: string,
+  arg: string,
+  data: unknown,
+  expect: { inputShape?: readonly number[]; numClasses?: number } = {},
+  why = 'this function works on images',
+): asserts data is LabeledData {
+  assertLabeledData(fn, arg, data, expect);
+  if (data.x.rank !== 4) {
+    throw new ShapeError(
+      { fn, arg: `${arg}.x`, value: data.x },
+      `must be images [n, height, width, channels] (${why}); got rank ${data.x.rank}`,
+    );
+  }
 }
 
 /**
@@ -135,7 +167,7 @@ export function assertLabeledData(
 export function validateLabeledData(
   data: unknown,
   expect: { inputShape?: readonly number[]; numClasses?: number } = {},
-): LabeledData {
+): AnyLabeledData {
   assertLabeledData('validateLabeledData', 'data', data, expect);
   return data;
 }

@@ -11,7 +11,7 @@
  */
 import { assertClassifier, type Classifier } from '../core/classifier.js';
 import { InvalidArgumentError } from '../core/errors.js';
-import type { LabeledData } from '../core/types.js';
+import type { AnyLabeledData } from '../core/types.js';
 import { assertFiniteNumber, assertOptionsObject, assertPositiveInteger } from '../core/checks.js';
 import { resolveOptions } from '../core/options.js';
 import { assertLabeledData } from '../core/validate.js';
@@ -55,9 +55,9 @@ export interface DetectionInput {
 /** The data and classifiers {@link evaluate} measures. */
 export interface EvaluationInput {
   /** Clean test data. Not modified. */
-  readonly clean: LabeledData;
+  readonly clean: AnyLabeledData;
   /** Triggered test data with the true labels. Not modified. */
-  readonly triggered: LabeledData;
+  readonly triggered: AnyLabeledData;
   /** The attack's target: one class, or one per triggered sample. */
   readonly target: number | ArrayLike<number>;
   /** The classifier before the defence (the backdoored model). */

@@ -99,6 +99,13 @@ export class KernelContext {
     return info;
   }
 
+  /** Stores values of any numeric dtype as a new intermediate. */
+  writeTyped(values: Float32Array | Int32Array, shape: number[], dtype: 'float32' | 'int32'): tf.TensorInfo {
+    const info: tf.TensorInfo = { dataId: this.backend.write(values, shape, dtype), shape, dtype };
+    this.temps.push(info);
+    return info;
+  }
+
   /**
    * Makes a new float32 tensor of `shape` whose values `body` writes, given
    * the values of `inputs`. On wasm, `out` and the inputs are views of the

@@ -54,6 +54,12 @@ import {
   inputGradLoopImpl,
 } from './conv-impls.js';
 import {
+  depthwiseFilterGradImpl,
+  depthwiseInputGradImpl,
+  resizeNearestGradImpl,
+  unsortedSegmentSumImpl,
+} from './gradient-kernels.js';
+import {
   addLoopImpl,
   avgPoolGradImpl,
   castShareImpl,
@@ -110,6 +116,9 @@ export const FAST_KERNELS: Readonly<Record<FastKernelBackend, readonly string[]>
     tf.Step,
     tf.Add,
     tf.Multiply,
+    tf.DepthwiseConv2dNativeBackpropInput,
+    tf.DepthwiseConv2dNativeBackpropFilter,
+    tf.ResizeNearestNeighborGrad,
   ]),
   wasm: Object.freeze([
     tf.Conv2D,
@@ -122,6 +131,10 @@ export const FAST_KERNELS: Readonly<Record<FastKernelBackend, readonly string[]>
     tf._FusedMatMul,
     tf.Identity,
     tf.Cast,
+    tf.DepthwiseConv2dNativeBackpropInput,
+    tf.DepthwiseConv2dNativeBackpropFilter,
+    tf.UnsortedSegmentSum,
+    tf.ResizeNearestNeighborGrad,
   ]),
 });
 
@@ -320,6 +333,14 @@ function pickImpl(kernelName: string, backendName: FastKernelBackend): Impl {
       return addLoopImpl;
     case tf.Multiply:
       return multiplyLoopImpl;
+    case tf.DepthwiseConv2dNativeBackpropInput:
+      return depthwiseInputGradImpl;
+    case tf.DepthwiseConv2dNativeBackpropFilter:
+      return depthwiseFilterGradImpl;
+    case tf.UnsortedSegmentSum:
+      return unsortedSegmentSumImpl;
+    case tf.ResizeNearestNeighborGrad:
+      return resizeNearestGradImpl;
     default:
       throw new Error(`no fast kernel for ${kernelName}`);
   }

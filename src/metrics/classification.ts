@@ -9,7 +9,7 @@
  */
 import { assertClassifier, type Classifier } from '../core/classifier.js';
 import { EmptyDataError } from '../core/errors.js';
-import type { LabeledData } from '../core/types.js';
+import type { AnyLabeledData } from '../core/types.js';
 import { assertInteger, assertPositiveInteger } from '../core/checks.js';
 import { resolveOptions } from '../core/options.js';
 import { assertLabeledData } from '../core/validate.js';
@@ -51,7 +51,7 @@ export function accuracyUnchecked(pred: ArrayLike<number>, truth: ArrayLike<numb
 export async function accuracyOfChecked(
   fn: string,
   classifier: Classifier,
-  data: LabeledData,
+  data: AnyLabeledData,
   batchSize: number,
 ): Promise<number> {
   return accuracyUnchecked(await predictLabelsUnchecked(fn, classifier, data.x, batchSize), data.y);
@@ -202,7 +202,11 @@ function robustUnchecked(
  * await metrics.accuracy(clf, testSet);   // 0.9812
  * ```
  */
-export async function accuracy(classifier: Classifier, data: LabeledData, options?: PredictOptions): Promise<number> {
+export async function accuracy(
+  classifier: Classifier,
+  data: AnyLabeledData,
+  options?: PredictOptions,
+): Promise<number> {
   const fn = 'metrics.accuracy';
   assertClassifier(fn, 'classifier', classifier);
   const o = resolvePredictOptions(fn, options);
@@ -233,7 +237,7 @@ export async function accuracy(classifier: Classifier, data: LabeledData, option
  */
 export async function attackSuccessRate(
   classifier: Classifier,
-  triggered: LabeledData,
+  triggered: AnyLabeledData,
   target: number | ArrayLike<number>,
   options?: PredictOptions,
 ): Promise<number> {
@@ -289,7 +293,7 @@ export const ROBUST_ACCURACY_DEFAULTS: Readonly<{
  */
 export async function robustAccuracy(
   classifier: Classifier,
-  triggered: LabeledData,
+  triggered: AnyLabeledData,
   options?: RobustAccuracyOptions,
 ): Promise<number> {
   const fn = 'metrics.robustAccuracy';

@@ -8,7 +8,8 @@
  */
 import type { Classifier } from '../core/classifier.js';
 import { InvalidArgumentError } from '../core/errors.js';
-import type { LabeledData } from '../core/types.js';
+import type { AnyLabeledData, LabeledData } from '../core/types.js';
+import { assertImageData } from '../core/validate.js';
 import * as activationClustering from '../defences/data/activation-clustering/index.js';
 import * as anp from '../defences/model/anp.js';
 import * as finePruning from '../defences/model/fine-pruning.js';
@@ -17,7 +18,10 @@ import * as spectralSignatures from '../defences/data/spectral-signatures.js';
 import { evaluate, type EvaluateOptions, type Evaluation } from '../evaluation/index.js';
 import type { PipelineState, Step, StepContext } from './types.js';
 
-function need(fn: string, state: PipelineState, key: 'train' | 'clean'): LabeledData {
+/** Why Neural Cleanse refuses data other than images. */
+const NC_NEEDS_IMAGES = 'Neural Cleanse reverse-engineers a trigger as a mask over pixels';
+
+function need(fn: string, state: PipelineState, key: 'train' | 'clean'): AnyLabeledData {
   const d = state[key];
   if (d === undefined) {
     throw new InvalidArgumentError(
@@ -239,6 +243,7 @@ export function neuralCleanseStep(options: NeuralCleanseStepOptions = {}): Step<
     name: 'NC',
     run: async (state, ctx) => {
       const clean = need(fn, state, 'clean');
+      assertImageData(fn, 'state.clean', clean, {}, NC_NEEDS_IMAGES);
       const detection = await neuralCleanse.detect(state.classifier, clean, withContext(options.detect, ctx));
       if (!detection.backdoored) return { report: { detection, repair: null } };
       const { classifier, ...repair } = await neuralCleanse.repair(

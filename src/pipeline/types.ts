@@ -4,14 +4,14 @@
  * @packageDocumentation
  */
 import type { FullClassifier } from '../core/classifier.js';
-import type { LabeledData, LongRunningOptions, ProgressCallback } from '../core/types.js';
+import type { AnyLabeledData, LabeledData, LongRunningOptions, ProgressCallback } from '../core/types.js';
 
 /** What flows from step to step. */
 export interface PipelineState {
   /** The current classifier. */
   readonly classifier: FullClassifier;
   /** The (possibly poisoned) training data, for data-level steps. @default undefined */
-  readonly train?: LabeledData | undefined;
+  readonly train?: AnyLabeledData | undefined;
   /** Clean data the defender trusts, for model-level steps (never replaced). @default undefined */
   readonly clean?: LabeledData | undefined;
 }
@@ -33,7 +33,7 @@ export interface StepOutput<R> {
   /** A new classifier (not the state's), or undefined to keep it. */
   readonly classifier?: FullClassifier | undefined;
   /** New training data (not the state's), or undefined to keep it. */
-  readonly train?: LabeledData | undefined;
+  readonly train?: AnyLabeledData | undefined;
   /** The step's report. */
   readonly report: R;
 }
@@ -70,7 +70,7 @@ export interface PipelineResult<S extends readonly Step<unknown>[]> {
   /** The final classifier (the initial one if no step replaced it). */
   readonly classifier: FullClassifier;
   /** The final training data (the initial one if no step replaced it). */
-  readonly train: LabeledData | undefined;
+  readonly train: AnyLabeledData | undefined;
   /** One record per step, in order. */
   readonly steps: StepRecords<S>;
   /** Total wall time in seconds. */

@@ -10,7 +10,7 @@ import { makeRng } from '../core/rng.js';
 import type { LabeledData } from '../core/types.js';
 import { assertFiniteNumber } from '../core/checks.js';
 import { resolveOptions } from '../core/options.js';
-import { assertLabeledData, assertLabels } from '../core/validate.js';
+import { assertImageData, assertLabels } from '../core/validate.js';
 import { planPlacement, type Placement } from '../triggers/stamp.js';
 import { assertTrigger, type Trigger } from '../triggers/trigger.js';
 import {
@@ -90,7 +90,7 @@ export const CLEAN_LABEL_DEFAULTS: {
 export function cleanLabel(data: LabeledData, options: CleanLabelOptions): PoisonedData {
   const fn = 'poisoning.cleanLabel';
   const o = resolveOptions(fn, CLEAN_LABEL_DEFAULTS, options);
-  assertLabeledData(fn, 'data', data);
+  assertImageData(fn, 'data', data, {}, 'the trigger is stamped on pixels');
   const K = resolveNumClasses(fn, data.y, o.numClasses);
   assertLabels(fn, 'data.y', data.y, data.x.shape[0], K);
   assertTrigger(fn, 'options.trigger', o.trigger);

@@ -10,7 +10,7 @@ import { makeRng } from '../core/rng.js';
 import type { LabeledData } from '../core/types.js';
 import { assertFiniteNumber } from '../core/checks.js';
 import { resolveOptions } from '../core/options.js';
-import { assertLabeledData, assertLabels } from '../core/validate.js';
+import { assertImageData, assertLabels } from '../core/validate.js';
 import { planPlacement, stampPlanned, type Placement } from '../triggers/stamp.js';
 import { assertTrigger, type Trigger } from '../triggers/trigger.js';
 import { buildClassMap, resolveNumClasses, resolvedStamp, type LabelMap, type PoisonMode } from './common.js';
@@ -90,7 +90,7 @@ export interface TriggeredTestSet {
 export function triggeredTestSet(test: LabeledData, options: TriggeredTestSetOptions): TriggeredTestSet {
   const fn = 'poisoning.triggeredTestSet';
   const o = resolveOptions(fn, TRIGGERED_TEST_SET_DEFAULTS, options);
-  assertLabeledData(fn, 'test', test);
+  assertImageData(fn, 'test', test, {}, 'the trigger is stamped on pixels');
   const K = resolveNumClasses(fn, test.y, o.numClasses);
   assertLabels(fn, 'test.y', test.y, test.x.shape[0], K);
   assertTrigger(fn, 'options.trigger', o.trigger);

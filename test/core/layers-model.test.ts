@@ -10,6 +10,7 @@ import { lastHiddenLayer } from '../../src/core/classifier.js';
 import type { LabeledData } from '../../src/core/types.js';
 import { ready } from '../helpers/backend.js';
 import { take, tinyConvModel, tinyFunctionalLogitsModel, toyImages, values } from '../helpers/fixtures.js';
+import { bnCnn, residualNet } from '../helpers/zoo.js';
 
 function isCode(code: string, arg?: RegExp) {
   return (e: unknown) => e instanceof BackdoorKitError && e.code === code && (arg === undefined || arg.test(e.message));
@@ -125,6 +126,104 @@ describe('fromLayersModel', () => {
       assert.throws(() => clf.withUnitMask('zzz', [1]), isCode('LAYER_NOT_FOUND', /zzz/));
       model.dispose();
     }
+  });
+
+  it('a masked unit reads as exactly 0 after a following BatchNormalization and ReLU (sequential and functional)', async () => {
+    const x = tf.randomUniform([5, 8, 8, 1], 0, 1, 'float32', 3);
+    for (const [model, layer, site] of [
+      [bnCnn(2), 'conv1', 'relu1'],
+      [residualNet(2), 'res_conv1', 'res_relu1'],
+      [residualNet(2), 'res_conv2', 'res_bn2'],
+    ] as const) {
+      // a BN shift far from 0: a mask before the BN would leave the channel at β − γ·μ/σ
+      for (const l of model.layers) {
+        if (l.getClassName() !== 'BatchNormalization') continue;
+        const [gamma, beta, mean, variance] = l.getWeights();
+        tf.tidy(() => l.setWeights([gamma!, tf.fill(beta!.shape, 0.7), tf.fill(mean!.shape, 0.2), variance!]));
+      }
+      const clf = fromLayersModel(model);
+      const units = clf.layers.find((l) => l.name === layer)!.units;
+      const keep = Array.from({ length: units }, (_, i) => (i === 2 ? 0 : 1));
+      const start = tf.memory().numTensors;
+      const masked = clf.withUnitMask(layer, keep);
+      const names = masked.layers.map((l) => l.name);
+      assert.equal(names.indexOf(`${layer}__unit_mask`), names.indexOf(site) + 1, `mask follows ${site}`);
+      const a = await take(masked.activations(x, `${layer}__unit_mask`));
+      const b = await take(clf.activations(x, site));
+      for (let i = 0; i < a.length; i++) assert.equal(a[i], i % units === 2 ? 0 : b[i], `value ${i}`);
+      assert.deepEqual(masked.unitMask(layer), Float32Array.from(keep));
+      masked.dispose();
+      assert.equal(tf.memory().numTensors, start);
+      model.dispose();
+    }
+    x.dispose();
+  });
+
+  it('recomputeBatchNorm sets BN statistics to the sample-weighted batch statistics of the BN input; fit does it by default', async () => {
+    const model = tfl.sequential({
+      layers: [
+        tfl.layers.dense({ inputShape: [3], units: 2, name: 'd', kernelInitializer: 'ones', biasInitializer: 'zeros' }),
+        tfl.layers.batchNormalization({ name: 'bn' }),
+        tfl.layers.dense({ units: 2, activation: 'softmax', name: 'out' }),
+      ],
+    });
+    const clf = fromLayersModel(model);
+    const fresh = clf.clone();
+    // dense 'd' with all-ones kernel: both units read the row sum
+    const rows = [
+      [1, 0, 0],
+      [1, 1, 0],
+      [1, 1, 1],
+      [2, 2, 2],
+    ];
+    const x = tf.tensor2d(rows);
+    const sums = rows.map((r) => r.reduce((a, b) => a + b, 0)); // 1, 2, 3, 6
+    const start = tf.memory().numTensors;
+    assert.equal(await clf.recomputeBatchNorm(x, { batchSize: 3 }), 1);
+    assert.equal(tf.memory().numTensors, start);
+    const [, , mean, variance] = (
+      await Promise.all(
+        model
+          .getLayer('bn')
+          .getWeights()
+          .map((w) => w.data()),
+      )
+    ).map((a) => Array.from(a));
+    // batches {1,2,3} (mean 2, var 2/3) and {6} (mean 6, var 0), weighted 3:1
+    const m = (3 * 2 + 6) / 4;
+    const v = (3 * (2 / 3) + 0) / 4;
+    for (let u = 0; u < 2; u++) {
+      assert.ok(Math.abs(mean![u]! - m) < 1e-5, `mean ${mean![u]} vs ${m}`);
+      assert.ok(Math.abs(variance![u]! - v) < 1e-5, `variance ${variance![u]} vs ${v}`);
+    }
+    assert.equal((model.getLayer('bn') as unknown as { momentum: number }).momentum, 0.99, 'momentum restored');
+    void sums;
+    // a network without BN: nothing to do
+    const plain = fromLayersModel(tinyConvModel(1));
+    assert.equal(await plain.recomputeBatchNorm(data.x), 0);
+    await assert.rejects(clf.recomputeBatchNorm(x, { batchSize: 0 }), isCode('INVALID_ARGUMENT', /batchSize/));
+    await assert.rejects(clf.recomputeBatchNorm(x, { batch: 3 } as never), isCode('INVALID_ARGUMENT', /batch/));
+    await assert.rejects(
+      clf.fit({ x, y: Int32Array.from([0, 1, 0, 1]) }, { batchNormStatistics: 'x' as never }),
+      isCode('INVALID_ARGUMENT', /batchNormStatistics/),
+    );
+    // fit re-estimates by default, and keeps tfjs's moving averages with 'keep'
+    const kept = fresh.clone();
+    await kept.fit(
+      { x, y: Int32Array.from([0, 1, 0, 1]) },
+      { batchSize: 4, batchNormStatistics: 'keep', shuffle: false },
+    );
+    const keptMean = Array.from(await kept.model.getLayer('bn').getWeights()[2]!.data());
+    const re = fresh;
+    await re.fit({ x, y: Int32Array.from([0, 1, 0, 1]) }, { batchSize: 4, shuffle: false });
+    const expected = tf.tidy(() => tf.moments(re.activations(x, 'd'), 0).mean.dataSync());
+    const reMean = Array.from(await re.model.getLayer('bn').getWeights()[2]!.data());
+    for (let u = 0; u < 2; u++) assert.ok(Math.abs(reMean[u]! - expected[u]!) < 1e-5);
+    assert.ok(Math.abs(keptMean[0]! - expected[0]!) > 0.1, 'momentum 0.99 lags after one step');
+    kept.dispose();
+    re.dispose();
+    x.dispose();
+    model.dispose();
   });
 
   it('setUnitMask rewrites a mask in place, as a fresh withUnitMask copy would compute; unitMask reads it', async () => {

@@ -98,7 +98,12 @@ describe('fast kernels on wasm', () => {
       backend: 'wasm',
       supported: true,
       replaced: [...FAST_KERNELS.wasm],
-      added: [tf.Conv2DBackpropFilter],
+      added: [
+        tf.Conv2DBackpropFilter,
+        tf.DepthwiseConv2dNativeBackpropInput,
+        tf.DepthwiseConv2dNativeBackpropFilter,
+        tf.UnsortedSegmentSum,
+      ],
     });
     assert.deepEqual(registerFastKernels('wasm'), info, 'idempotent');
     const g = tf.grad((w: tf.Tensor) => tf.sum(tf.conv2d(x, w as tf.Tensor4D, 1, 'valid')))(f);
@@ -423,11 +428,14 @@ describe('fast kernels on wasm', () => {
   it('unregisterFastKernels restores stock wasm (the filter gradient is missing again)', () => {
     registerFastKernels('wasm');
     const removal = unregisterFastKernels('wasm');
-    assert.deepEqual(
-      [...removal.restored].sort(),
-      FAST_KERNELS.wasm.filter((k) => k !== tf.Conv2DBackpropFilter).sort(),
-    );
-    assert.deepEqual(removal.removed, [tf.Conv2DBackpropFilter]);
+    const missing: string[] = [
+      tf.Conv2DBackpropFilter,
+      tf.DepthwiseConv2dNativeBackpropInput,
+      tf.DepthwiseConv2dNativeBackpropFilter,
+      tf.UnsortedSegmentSum,
+    ];
+    assert.deepEqual([...removal.restored].sort(), FAST_KERNELS.wasm.filter((k) => !missing.includes(k)).sort());
+    assert.deepEqual([...removal.removed].sort(), [...missing].sort());
     assert.equal(tf.getKernel(tf.Conv2DBackpropFilter, 'wasm'), undefined);
     // the restored stock kernels still work
     const y = tf.tidy(() =>

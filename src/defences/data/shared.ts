@@ -1,7 +1,7 @@
 /**
  * Helpers shared by the training-data defences (Activation Clustering,
  * Spectral Signatures): batched activations as plain data with progress and
- * cancellation, row subsets of a LabeledData, report checks, and a training
+ * cancellation, row subsets of a AnyLabeledData, report checks, and a training
  * loop that stops at convergence. Internal: not exported from the package.
  *
  * @packageDocumentation
@@ -12,7 +12,7 @@ import { collectBatches, gatherData, predictProbabilities } from '../../core/bat
 import type { FitHistory, LayeredClassifier, TrainableClassifier } from '../../core/classifier.js';
 import { AbortError, InvalidArgumentError, ShapeError } from '../../core/errors.js';
 import { report, throwIfAborted } from '../../core/progress.js';
-import type { LabeledData, ProgressCallback } from '../../core/types.js';
+import type { AnyLabeledData, ProgressCallback } from '../../core/types.js';
 import type { RowMatrix } from '../../stats/matrix.js';
 
 /**
@@ -97,7 +97,7 @@ export interface DataRepairResult<C> {
   /** The repaired classifier (retrained or fine-tuned; never the caller's). */
   readonly classifier: C;
   /** The training data the repair used: flagged samples removed (or relabelled). */
-  readonly data: LabeledData;
+  readonly data: AnyLabeledData;
   /** Samples removed. */
   readonly removed: number;
   /** Epochs trained. */
@@ -131,7 +131,7 @@ export interface ConvergenceSettings {
 export async function fitUntilConverged(
   fn: string,
   model: TrainableClassifier,
-  data: LabeledData,
+  data: AnyLabeledData,
   o: ConvergenceSettings,
   stage: string,
 ): Promise<{ epochs: number; converged: boolean; history: FitHistory }> {
@@ -186,12 +186,18 @@ export async function fitUntilConverged(
 export async function retrainOnKept(
   fn: string,
   classifier: TrainableClassifier,
-  data: LabeledData,
+  data: AnyLabeledData,
   kept: readonly number[],
   initSeed: number,
   o: ConvergenceSettings,
   stage: string,
-): Promise<{ model: TrainableClassifier; data: LabeledData; epochs: number; converged: boolean; history: FitHistory }> {
+): Promise<{
+  model: TrainableClassifier;
+  data: AnyLabeledData;
+  epochs: number;
+  converged: boolean;
+  history: FitHistory;
+}> {
   const cleaned = gatherData(data, Int32Array.from(kept));
   const model = classifier.reinitialized(initSeed);
   try {
@@ -224,7 +230,7 @@ export interface RetrainSettings {
 export async function retrainAndProbe(
   fn: string,
   classifier: TrainableClassifier,
-  data: LabeledData,
+  data: AnyLabeledData,
   excluded: Uint8Array,
   probe: Int32Array,
   o: RetrainSettings,
@@ -241,8 +247,8 @@ export async function retrainAndProbe(
   }
   throwIfAborted(o.signal, fn);
   const model = classifier.reinitialized(seed);
-  let train: LabeledData | undefined;
-  let probeData: LabeledData | undefined;
+  let train: AnyLabeledData | undefined;
+  let probeData: AnyLabeledData | undefined;
   try {
     train = gatherData(data, Int32Array.from(keep));
     await model.fit(train, {

@@ -29,7 +29,7 @@ import {
 import { InvalidArgumentError, ShapeError } from '../../core/errors.js';
 import { throwIfAborted, report as progress, yieldToEventLoop } from '../../core/progress.js';
 import { makeRng } from '../../core/rng.js';
-import type { LabeledData, LongRunningOptions, ProgressCallback } from '../../core/types.js';
+import type { AnyLabeledData, LongRunningOptions, ProgressCallback } from '../../core/types.js';
 import {
   assertFiniteNumber,
   assertInRange,
@@ -225,7 +225,7 @@ function scoreClass(acts: RowMatrix, indices: Int32Array): { scores: Float64Arra
  */
 export async function detect(
   classifier: Classifier,
-  data: LabeledData,
+  data: AnyLabeledData,
   options: SpectralSignaturesOptions = {},
 ): Promise<SpectralSignaturesReport> {
   const fn = 'spectralSignatures.detect';
@@ -354,7 +354,7 @@ export type SpectralSignaturesRepairResult<C extends Classifier> = DataRepairRes
  */
 export async function repair<C extends Classifier>(
   classifier: C,
-  data: LabeledData,
+  data: AnyLabeledData,
   report: SpectralSignaturesReport | { suspicious: Uint8Array },
   options: SpectralSignaturesRepairOptions = {},
 ): Promise<SpectralSignaturesRepairResult<C>> {

@@ -37,6 +37,7 @@ import {
   type TrainableClassifier,
   type UnitCoefficients,
 } from '../../core/classifier.js';
+import { gradientFailure, releaseFailedTape } from '../../core/gradient-errors.js';
 import { PERTURBABLE_LAYER_CLASSES } from '../../core/perturb.js';
 import {
   InvalidArgumentError,
@@ -47,7 +48,7 @@ import {
 } from '../../core/errors.js';
 import { report, throwIfAborted, yieldToEventLoop } from '../../core/progress.js';
 import { makeRng, type Rng } from '../../core/rng.js';
-import type { LabeledData, LongRunningOptions, ProgressCallback } from '../../core/types.js';
+import type { AnyLabeledData, LongRunningOptions, ProgressCallback } from '../../core/types.js';
 import {
   assertFiniteNumber,
   assertFraction,
@@ -262,11 +263,7 @@ function resolvePerturbedLayers(classifier: LayeredClassifier, names: readonly s
  * Self-check: the re-implemented forward pass must reproduce the model's own
  * predictions on a few samples, or ANP would optimise a different network.
  */
-async function checkForward(
-  classifier: PerturbableClassifier,
-  network: PerturbedForward,
-  x: tf.Tensor4D,
-): Promise<void> {
+async function checkForward(classifier: PerturbableClassifier, network: PerturbedForward, x: tf.Tensor): Promise<void> {
   const k = Math.min(x.shape[0], 16);
   const diff = tf.tidy(() => {
     const xb = tf.slice(x, [0, 0, 0, 0], [k, -1, -1, -1]);
@@ -281,6 +278,16 @@ async function checkForward(
       { fn: FN, arg: 'classifier', value: `max |difference| ${worst}` },
       "could not be re-computed faithfully from its layers' weights (a layer setting ANP does not model)",
     );
+  }
+}
+
+/** One tidy gradient step; a backward pass that fails frees what tfjs kept and throws a typed error where it can. */
+function gradientStep<T extends tf.TensorContainer>(f: () => T): T {
+  try {
+    return tf.tidy(f);
+  } catch (e) {
+    releaseFailedTape();
+    throw gradientFailure(FN, 'classifier', e) ?? e;
   }
 }
 
@@ -411,7 +418,7 @@ function checkPruneOptions(fn: string, o: PruneOptions): void {
 /** The repair from the masks of an earlier result: no optimisation, only step 3. */
 async function pruneByReport(
   classifier: PerturbableClassifier,
-  cleanData: LabeledData,
+  cleanData: AnyLabeledData,
   earlier: Pick<AnpReport, 'masks'> & Partial<Pick<AnpReport, 'history'>>,
   o: typeof ANP_DEFAULTS,
 ): Promise<AnpRepairResult<AnpClassifier>> {
@@ -490,18 +497,18 @@ async function pruneByReport(
  */
 export async function repair<C extends Classifier>(
   classifier: C,
-  cleanData: LabeledData,
+  cleanData: AnyLabeledData,
   options?: AnpOptions,
 ): Promise<AnpRepairResult<C>>;
 export async function repair<C extends Classifier>(
   classifier: C,
-  cleanData: LabeledData,
+  cleanData: AnyLabeledData,
   report: Pick<AnpReport, 'masks'> & Partial<Pick<AnpReport, 'history'>>,
   options?: AnpOptions,
 ): Promise<AnpRepairResult<C>>;
 export async function repair<C extends Classifier>(
   classifier: C,
-  cleanData: LabeledData,
+  cleanData: AnyLabeledData,
   reportOrOptions?: AnpOptions | (Pick<AnpReport, 'masks'> & Partial<Pick<AnpReport, 'history'>>),
   maybeOptions?: AnpOptions,
 ): Promise<AnpRepairResult<C>> {
@@ -568,7 +575,7 @@ export async function repair<C extends Classifier>(
       for (let i = 0; i < o.trainBatchSize; i++) idx[i] = batchRng.int(n);
       const d0 = units.map((u) => (perturb ? uniform(noiseRng, u, eps) : null));
       const x0 = units.map((u, j) => (perturb && hasBias[j] ? uniform(noiseRng, u, eps) : null));
-      const step = tf.tidy(() => {
+      const step = gradientStep(() => {
         const idxT = tf.tensor1d(idx, 'int32');
         const xb = tf.gather(cleanData.x, idxT);
         const yb = tf.gather(yAll, idxT);

@@ -26,7 +26,7 @@ import {
 } from '../../core/classifier.js';
 import { AbortError, InvalidArgumentError, LayerNotFoundError } from '../../core/errors.js';
 import { report, throwIfAborted, yieldToEventLoop } from '../../core/progress.js';
-import type { LabeledData, LongRunningOptions, ProgressCallback } from '../../core/types.js';
+import type { AnyLabeledData, LongRunningOptions, ProgressCallback } from '../../core/types.js';
 import {
   assertFiniteNumber,
   assertFraction,
@@ -343,7 +343,7 @@ class LayerPruner {
  */
 export async function repair(
   classifier: FullClassifier,
-  cleanData: LabeledData,
+  cleanData: AnyLabeledData,
   options?: FinePruningOptions,
 ): Promise<FinePruningRepairResult> {
   const o = resolveFinePruningOptions(options);

@@ -19,7 +19,7 @@ import { ShapeError } from '../../../core/errors.js';
 import { resolveOptions } from '../../../core/options.js';
 import { report, throwIfAborted, yieldToEventLoop } from '../../../core/progress.js';
 import { makeRng } from '../../../core/rng.js';
-import type { LabeledData } from '../../../core/types.js';
+import type { AnyLabeledData } from '../../../core/types.js';
 import { assertLabeledData } from '../../../core/validate.js';
 import { layerActivations, retrainAndProbe } from '../shared.js';
 import { exReOf, validateOptions } from './analysis.js';
@@ -77,7 +77,7 @@ import {
  */
 export async function detect(
   classifier: Classifier,
-  data: LabeledData,
+  data: AnyLabeledData,
   options: ActivationClusteringOptions = {},
 ): Promise<ActivationClusteringReport> {
   const fn = 'activationClustering.detect';

@@ -17,7 +17,7 @@ import { requireCapabilities, type Classifier, type TrainableClassifier } from '
 import { resolveOptions } from '../../../core/options.js';
 import { throwIfAborted } from '../../../core/progress.js';
 import { makeRng } from '../../../core/rng.js';
-import type { LabeledData } from '../../../core/types.js';
+import type { AnyLabeledData } from '../../../core/types.js';
 import { assertLabeledData } from '../../../core/validate.js';
 import { assertDataReport, fitUntilConverged, retrainAndProbe, retrainOnKept, splitFlagged } from '../shared.js';
 import {
@@ -56,7 +56,7 @@ import {
  */
 export async function repair<C extends Classifier>(
   classifier: C,
-  data: LabeledData,
+  data: AnyLabeledData,
   report: ActivationClusteringReport | { suspicious: Uint8Array; suspectedSources?: Int32Array },
   options: ActivationClusteringRepairOptions = {},
 ): Promise<ActivationClusteringRepairResult<C>> {
@@ -128,7 +128,7 @@ export async function repair<C extends Classifier>(
     sources = estimated;
   }
   for (const i of flagged) labels[i] = sources![i]!;
-  const cleaned: LabeledData = { x: tf.clone(data.x), y: labels };
+  const cleaned: AnyLabeledData = { x: tf.clone(data.x), y: labels };
   const model = trainable.clone();
   try {
     const r = await fitUntilConverged(fn, model, cleaned, fitOptions, 'activation-clustering:repair');

@@ -40,7 +40,7 @@ import { columnMeansOf } from '../../../stats/matrix.js';
 import { report as reportProgress, throwIfAborted, yieldToEventLoop } from '../../../core/progress.js';
 import { makeRng } from '../../../core/rng.js';
 import type { LabeledData, ProgressEvent } from '../../../core/types.js';
-import { assertLabeledData } from '../../../core/validate.js';
+import { assertImageData } from '../../../core/validate.js';
 import { applyReversed, assertImageClassifier } from './reverse.js';
 import {
   type InputFilter,
@@ -218,10 +218,16 @@ export async function repair<C extends Classifier>(
     o.method === 'pruning' || o.filter
       ? resolveLayer(fn, classifier as unknown as LayeredClassifier, o.layer)
       : undefined;
-  assertLabeledData(fn, 'cleanData', cleanData, {
-    inputShape: classifier.inputShape,
-    numClasses: classifier.numClasses,
-  });
+  assertImageData(
+    fn,
+    'cleanData',
+    cleanData,
+    {
+      inputShape: classifier.inputShape,
+      numClasses: classifier.numClasses,
+    },
+    'Neural Cleanse reverse-engineers a trigger as a mask over pixels',
+  );
   const targetsGiven = o.targets ?? (report as Partial<NeuralCleanseReport> | null)?.targets;
   if (!Array.isArray(targetsGiven)) {
     throw new InvalidArgumentError(

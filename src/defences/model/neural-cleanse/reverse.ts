@@ -11,6 +11,7 @@ import { argmaxRows, collectBatches } from '../../../core/batching.js';
 import { assertInteger } from '../../../core/checks.js';
 import type { Classifier } from '../../../core/classifier.js';
 import { BackdoorKitError, InvalidArgumentError, UnsupportedError } from '../../../core/errors.js';
+import { gradientFailure, releaseFailedTape } from '../../../core/gradient-errors.js';
 import { report as reportProgress, throwIfAborted, yieldToEventLoop } from '../../../core/progress.js';
 import { makeRng, type Rng } from '../../../core/rng.js';
 import { CostSchedule, type CostScheduleOptions } from './cost-schedule.js';
@@ -203,6 +204,9 @@ export async function reverseEngineer(
             accSum = next.acc;
             regSum = next.reg;
           } catch (e) {
+            releaseFailedTape();
+            const typed = gradientFailure(fn, 'classifier', e);
+            if (typed !== undefined) throw typed;
             if (t === 1 && !(e instanceof BackdoorKitError)) {
               throw new UnsupportedError(
                 { fn, arg: 'classifier' },
