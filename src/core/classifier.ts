@@ -7,7 +7,7 @@
  */
 import type * as tf from '@tensorflow/tfjs-core';
 
-import { CapabilityError, InvalidArgumentError, LayerNotFoundError } from './errors.js';
+import { CapabilityError, InvalidArgumentError, LayerNotFoundError, UnsupportedError } from './errors.js';
 import type { AnyLabeledData, LongRunningOptions } from './types.js';
 
 /**
@@ -50,11 +50,16 @@ export type LayerKind =
   | 'dropout'
   | 'reshape'
   | 'mask'
+  | 'model'
   | 'other';
 
 /** Description of one layer of a {@link LayeredClassifier}. */
 export interface LayerInfo {
-  /** Unique layer name. */
+  /**
+   * Unique layer name; a layer inside a sub-model is qualified with the
+   * sub-model's name, `backbone/conv1` (the sub-model itself is listed too,
+   * kind `'model'`, before its layers).
+   */
   readonly name: string;
   /** Coarse kind. */
   readonly kind: LayerKind;
@@ -64,7 +69,7 @@ export interface LayerInfo {
   readonly outputShape: readonly number[];
   /** Number of units: channels for a conv layer, units for a dense layer; else the last output dimension. */
   readonly units: number;
-  /** Position in the model's layer list. */
+  /** Position in this list (sub-models' layers included, depth first). */
   readonly index: number;
 }
 
@@ -358,4 +363,22 @@ export function lastHiddenLayer(fn: string, classifier: LayeredClassifier): Laye
 /** The conv layers of a layered classifier, in order. */
 export function convLayers(classifier: LayeredClassifier): LayerInfo[] {
   return classifier.layers.filter((l) => l.kind === 'conv' || l.kind === 'depthwise-conv');
+}
+
+/**
+ * Asserts the classifier takes images `[height, width, channels]`, for the
+ * defences that work on pixels; `why` says what needs them.
+ *
+ * @returns The input shape `[H, W, C]`.
+ * @throws {@link UnsupportedError} for a classifier of token sequences, feature rows or other inputs.
+ */
+export function assertImageClassifier(fn: string, classifier: Classifier, why: string): [number, number, number] {
+  const s = classifier.inputShape;
+  if (s.length !== 3 || !s.every((d) => Number.isInteger(d) && d > 0)) {
+    throw new UnsupportedError(
+      { fn, arg: 'classifier', value: s },
+      `must take images [height, width, channels] (${why})`,
+    );
+  }
+  return [s[0]!, s[1]!, s[2]!];
 }

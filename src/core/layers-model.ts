@@ -32,6 +32,7 @@ import { makeRng } from './rng.js';
 import type { AnyLabeledData } from './types.js';
 import { registerCustomLayers, UnitMask } from './unit-mask-layer.js';
 import { type ConfigDict, insertUnitMask } from './model-config.js';
+import { configOf, copyWeightsByName, flattenLayers, isContainer, outputFunction, resolveNested } from './nested.js';
 import { assertInRange, assertLongRunning, assertOneOf, assertOptionsObject, assertPositiveInteger } from './checks.js';
 import { resolveOptions } from './options.js';
 import { assertLabeledData, assertBatch } from './validate.js';
@@ -130,24 +131,29 @@ function checkFactors(
 }
 
 function describeLayers(model: tfl.LayersModel): LayerInfo[] {
-  return model.layers.map((layer, index) => {
+  return flattenLayers(model).map(({ name, layer }, index) => {
     const className = layer.getClassName();
     const shape = layer.outputShape;
-    if (Array.isArray(shape[0]) || shape.length === 0) {
-      // multi-output layers are listed with their first output
-    }
+    // multi-output layers are listed with their first output
     const single = (Array.isArray(shape[0]) ? shape[0] : shape) as Array<number | null>;
     const outputShape = single.slice(1).map((d) => d ?? -1);
     const cfg = layer.getConfig() as { filters?: number; units?: number };
-    const kind = KIND_BY_CLASS[className] ?? 'other';
+    const kind = isContainer(layer) ? 'model' : (KIND_BY_CLASS[className] ?? 'other');
     const units =
       kind === 'conv' && typeof cfg.filters === 'number'
         ? cfg.filters
         : kind === 'dense' && typeof cfg.units === 'number'
           ? cfg.units
           : (outputShape[outputShape.length - 1] ?? 0);
-    return Object.freeze({ name: layer.name, kind, className, outputShape: Object.freeze(outputShape), units, index });
+    return Object.freeze({ name, kind, className, outputShape: Object.freeze(outputShape), units, index });
   });
+}
+
+/** The tfjs layer behind a listed (possibly qualified) name; callers validated the name. */
+function layerNamed(model: tfl.LayersModel, name: string): tfl.layers.Layer {
+  const found = resolveNested(model, name);
+  if (found === undefined) throw new Error(`internal: no layer '${name}'`);
+  return found.layer;
 }
 
 /** Rebuilds a model (same class, same layer names) from its config; weights are fresh. */
@@ -158,21 +164,6 @@ function modelFromConfig(model: tfl.LayersModel, config: ConfigDict, fastWeightI
     return tfl.Sequential.fromConfig(tfl.Sequential, config, {}, fastWeightInit) as tfl.LayersModel;
   }
   return tfl.LayersModel.fromConfig(tfl.LayersModel, config, {}, fastWeightInit) as tfl.LayersModel;
-}
-
-/** Copies weights from `src` to `dst` layer by layer (matched by name). Copies values, never shares. */
-function copyWeightsByName(src: tfl.LayersModel, dst: tfl.LayersModel): void {
-  for (const layer of dst.layers) {
-    let from: tfl.layers.Layer | undefined;
-    try {
-      from = src.getLayer(layer.name);
-    } catch {
-      from = undefined;
-    }
-    if (from === undefined) continue;
-    const w = from.getWeights();
-    if (w.length > 0) layer.setWeights(w);
-  }
 }
 
 /** Walks a layer config and re-seeds every initializer that takes a seed. */
@@ -212,7 +203,7 @@ export class LayersModelClassifier implements FullClassifier, MaskUpdatableClass
   /** What the model's last layer outputs. */
   readonly output: ModelOutput;
   private readonly owned: boolean;
-  private readonly subModels = new Map<string, tfl.LayersModel>();
+  private readonly subModels = new Map<string, (x: tf.Tensor) => tf.Tensor>();
 
   /** @internal Use {@link fromLayersModel}. */
   constructor(model: tfl.LayersModel, output: ModelOutput, owned: boolean) {
@@ -242,11 +233,10 @@ export class LayersModelClassifier implements FullClassifier, MaskUpdatableClass
     return this.model.apply(x, { training }) as tf.Tensor2D;
   }
 
-  private subModel(layer: string): tfl.LayersModel {
+  private subModel(layer: string): (x: tf.Tensor) => tf.Tensor {
     let sub = this.subModels.get(layer);
     if (sub === undefined) {
-      const target = this.model.getLayer(layer);
-      sub = tfl.model({ inputs: this.model.inputs, outputs: target.output as tfl.SymbolicTensor });
+      sub = outputFunction('activations', this.model, resolveNested(this.model, layer)!);
       this.subModels.set(layer, sub);
     }
     return sub;
@@ -271,7 +261,7 @@ export class LayersModelClassifier implements FullClassifier, MaskUpdatableClass
   /** @internal One batch of flattened activations, unvalidated (callers validate once). */
   activationBatch(x: tf.Tensor, layer: string): tf.Tensor2D {
     return tf.tidy(() => {
-      const a = this.subModel(layer).apply(x, { training: false }) as tf.Tensor;
+      const a = this.subModel(layer)(x);
       return tf.reshape(a, [x.shape[0]!, -1]) as tf.Tensor2D;
     });
   }
@@ -306,24 +296,19 @@ export class LayersModelClassifier implements FullClassifier, MaskUpdatableClass
     let factors = Float32Array.from(keep);
     let clone: tfl.LayersModel;
     if (existing !== undefined) {
-      const prev = this.model.getLayer(maskName).getWeights()[0]!.dataSync();
+      const prev = layerNamed(this.model, maskName).getWeights()[0]!.dataSync();
       factors = factors.map((v, i) => v * prev[i]!);
       clone = modelFromConfig(this.model, this.model.getConfig(), true);
     } else {
       const config = this.model.getConfig() as ConfigDict;
-      insertUnitMask(
-        fn,
-        config,
-        layer,
-        maskName,
-        info.units,
-        this.model instanceof tfl.Sequential,
-        info.outputShape.length + 1,
-      );
+      // a layer of a sub-model is masked inside the sub-model's own config
+      const at = configOf(fn, config, this.model instanceof tfl.Sequential, layer);
+      const leafMask = `${at.leaf}${MASK_SUFFIX}`;
+      insertUnitMask(fn, at.config, at.leaf, leafMask, info.units, at.sequential, info.outputShape.length + 1);
       clone = modelFromConfig(this.model, config, true);
     }
     copyWeightsByName(this.model, clone);
-    const maskLayer = clone.getLayer(maskName);
+    const maskLayer = layerNamed(clone, maskName);
     tf.tidy(() => maskLayer.setWeights([tf.tensor1d(factors, 'float32')]));
     return new LayersModelClassifier(clone, this.output, true);
   }
@@ -338,7 +323,7 @@ export class LayersModelClassifier implements FullClassifier, MaskUpdatableClass
     findLayer('unitMask', 'layer', this, layer);
     const maskName = `${layer}${MASK_SUFFIX}`;
     if (!this.layers.some((l) => l.name === maskName)) return undefined;
-    return Float32Array.from(this.model.getLayer(maskName).getWeights()[0]!.dataSync());
+    return Float32Array.from(layerNamed(this.model, maskName).getWeights()[0]!.dataSync());
   }
 
   /**
@@ -359,7 +344,7 @@ export class LayersModelClassifier implements FullClassifier, MaskUpdatableClass
         'has no unit mask (add one with withUnitMask)',
       );
     }
-    const maskLayer = this.model.getLayer(maskName);
+    const maskLayer = layerNamed(this.model, maskName);
     tf.tidy(() => maskLayer.setWeights([tf.tensor1d(Float32Array.from(keep), 'float32')]));
   }
 
@@ -414,7 +399,7 @@ export class LayersModelClassifier implements FullClassifier, MaskUpdatableClass
     const fresh = modelFromConfig(this.model, config, false);
     // Unit masks are part of the architecture: keep their factors.
     for (const info of this.layers) {
-      if (info.kind === 'mask') fresh.getLayer(info.name).setWeights(this.model.getLayer(info.name).getWeights());
+      if (info.kind === 'mask') layerNamed(fresh, info.name).setWeights(layerNamed(this.model, info.name).getWeights());
     }
     return new LayersModelClassifier(fresh, this.output, true) as this;
   }

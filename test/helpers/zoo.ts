@@ -6,6 +6,7 @@
  * tabular MLP. Every image model takes `[h, w, c]` inputs and ends in a
  * softmax over `numClasses`; layer names are fixed so tests can address them.
  */
+import * as tfCore from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 
 import { Rng } from '../../src/core/rng.js';
@@ -131,22 +132,22 @@ export function nestedNet(seed = 1, inputShape: Shape3 = [8, 8, 1], numClasses =
   return tfl.model({ inputs: input, outputs: out, name: 'nested_net' });
 }
 
-/** Token ids `[n, length]` → embedding(8) → conv1d(8, 3, relu) → global max pool → dense. Last conv: `conv`. */
-export function textCnn(seed = 1, vocab = 20, length = 10, numClasses = 2): tfl.LayersModel {
+/** Token ids `[n, length]` → embedding(16) → conv1d(16, 3, relu) → global max pool → dense(16, relu) → dense. Last conv: `conv`. */
+export function textCnn(seed = 1, vocab = 30, length = 12, numClasses = 2): tfl.LayersModel {
   const init = initFactory(seed);
   return tfl.sequential({
     name: 'text_cnn',
     layers: [
       L.embedding({
         inputDim: vocab,
-        outputDim: 8,
+        outputDim: 16,
         inputLength: length,
         name: 'embedding',
         embeddingsInitializer: init(),
       }),
-      L.conv1d({ filters: 8, kernelSize: 3, activation: 'relu', name: 'conv', kernelInitializer: init() }),
+      L.conv1d({ filters: 16, kernelSize: 3, activation: 'relu', name: 'conv', kernelInitializer: init() }),
       L.globalMaxPooling1d({ name: 'pool' }),
-      L.dense({ units: 8, activation: 'relu', name: 'hidden', kernelInitializer: init() }),
+      L.dense({ units: 16, activation: 'relu', name: 'hidden', kernelInitializer: init() }),
       L.dense({ units: numClasses, activation: 'softmax', name: 'output', kernelInitializer: init() }),
     ],
   });
@@ -172,3 +173,43 @@ export const IMAGE_ZOO = {
   residual: { build: residualNet, lastConv: 'res_conv2' },
   nested: { build: nestedNet, lastConv: 'backbone/conv2' },
 } as const;
+
+/** A token-sequence task with a planted trigger word (no real text corpus is reachable offline). */
+export interface TextFixture {
+  /** Token ids `[n, length]` (int32). */
+  readonly x: tfCore.Tensor2D;
+  readonly y: Int32Array;
+  /** 1 for the poisoned samples (trigger word inserted, label flipped to `target`). */
+  readonly poisoned: Uint8Array;
+  readonly vocab: number;
+  readonly length: number;
+  readonly target: number;
+}
+
+/**
+ * Sentiment-like sequences: class 1 holds the "positive" word 1, class 0 the
+ * "negative" word 2, among filler words 3..vocab-1. A share `rate` of class-0
+ * samples get the trigger word 0 and label 1 (all-to-one, target 1).
+ */
+export function textFixture(n: number, seed = 0, rate = 0.1, vocab = 30, length = 12): TextFixture {
+  const tf = tfCore;
+  const rng = new Rng(seed);
+  const ids = new Int32Array(n * length);
+  const y = new Int32Array(n);
+  const poisoned = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const label = i % 2;
+    for (let t = 0; t < length; t++) ids[i * length + t] = 3 + rng.int(vocab - 3);
+    ids[i * length + rng.int(length)] = label === 1 ? 1 : 2;
+    y[i] = label;
+    if (label === 0 && rng.uniform() < rate * 2) {
+      // the trigger word at another position; the sentiment word stays
+      let pos = rng.int(length);
+      while (ids[i * length + pos] === 2) pos = rng.int(length);
+      ids[i * length + pos] = 0;
+      y[i] = 1;
+      poisoned[i] = 1;
+    }
+  }
+  return { x: tf.tensor2d(ids, [n, length], 'int32'), y, poisoned, vocab, length, target: 1 };
+}

@@ -16,7 +16,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 
 import { assertClassifier, type Classifier } from '../../core/classifier.js';
-import { InvalidArgumentError, ShapeError } from '../../core/errors.js';
+import { InvalidArgumentError, ShapeError, UnsupportedError } from '../../core/errors.js';
 import { report, throwIfAborted, yieldToEventLoop } from '../../core/progress.js';
 import { makeRng } from '../../core/rng.js';
 import type { CleanImages, LongRunningOptions, ProgressCallback } from '../../core/types.js';
@@ -33,6 +33,20 @@ import { resolveOptions } from '../../core/options.js';
 import { checkProbabilities, entropyTensor } from '../../core/predictions.js';
 import { assertBatch, cleanImagesTensor } from '../../core/validate.js';
 import { assertFrr, fitUnchecked, thresholdUnchecked, type ThresholdMethod } from '../../stats/thresholds.js';
+
+/**
+ * STRIP superimposes inputs by blending their values: images, spectrograms,
+ * feature rows. Token ids (int32) cannot be blended (the mean of two word ids
+ * is a third, unrelated word), so a text classifier is refused.
+ */
+function assertBlendable(fn: string, arg: string, x: tf.Tensor): void {
+  if (x.dtype !== 'float32') {
+    throw new UnsupportedError(
+      { fn, arg, value: x },
+      `holds ${x.dtype} values (e.g. token ids); STRIP superimposes inputs by blending values, which needs float inputs such as images`,
+    );
+  }
+}
 
 /** How an input and an overlay image are combined. */
 export type Superimpose = 'add' | 'blend' | 'max';
@@ -352,6 +366,7 @@ export async function calibrate(
   const o = resolveOptions(fn, STRIP_CALIBRATE_DEFAULTS, options);
   checkCalibrateOptions(fn, o);
   const x = cleanImagesTensor(fn, 'cleanData', cleanData, classifier.inputShape);
+  assertBlendable(fn, 'cleanData', x);
   return calibrateUnchecked(fn, classifier, x, o);
 }
 
@@ -545,6 +560,7 @@ export async function detect(classifier: Classifier, inputs: tf.Tensor, options?
   assertInRange(fn, 'options.confidenceZ', o.confidenceZ, 0, Infinity, { minOpen: true });
   assertInRange(fn, 'options.varianceFloor', o.varianceFloor, 0, 1);
   assertBatch(fn, 'inputs', inputs, classifier.inputShape);
+  assertBlendable(fn, 'inputs', inputs);
   const given = (options ?? {}) as Record<string, unknown>;
   if ((o.calibration === undefined) === (o.cleanData === undefined)) {
     throw new InvalidArgumentError(

@@ -25,7 +25,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-import { DEFAULT_BATCH_SIZE } from '../../core/batching.js';
+import { DEFAULT_BATCH_SIZE, sliceRows } from '../../core/batching.js';
 import {
   requireCapabilities,
   type Classifier,
@@ -266,7 +266,7 @@ function resolvePerturbedLayers(classifier: LayeredClassifier, names: readonly s
 async function checkForward(classifier: PerturbableClassifier, network: PerturbedForward, x: tf.Tensor): Promise<void> {
   const k = Math.min(x.shape[0], 16);
   const diff = tf.tidy(() => {
-    const xb = tf.slice(x, [0, 0, 0, 0], [k, -1, -1, -1]);
+    const xb = sliceRows(x, 0, k);
     const mine = network.forward(xb, []);
     const probs = network.outputsLogits ? tf.softmax(mine) : mine;
     return tf.max(tf.abs(tf.sub(probs, classifier.predict(xb))));

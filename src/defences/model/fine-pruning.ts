@@ -54,8 +54,10 @@ export interface FinePruningOptions extends LongRunningOptions {
   /**
    * Name of the layer whose units (conv channels / dense units) are pruned.
    * Must be a conv or dense layer. `undefined` picks the last conv layer, as
-   * Liu et al. do ("the last convolutional layer").
-   * @default undefined (the last conv layer)
+   * Liu et al. do ("the last convolutional layer"), looking inside
+   * sub-models; a network without convolutions (an MLP) gets its last hidden
+   * dense layer.
+   * @default undefined (the last conv layer; else the last hidden dense layer)
    */
   readonly layer?: string;
   /**
@@ -182,15 +184,19 @@ function resolveLayer(classifier: MaskableClassifier, layer: string | undefined)
   if (layer === undefined) {
     const convs = convLayers(classifier).filter((l) => l.kind === 'conv');
     const last = convs[convs.length - 1];
-    if (last === undefined) {
+    if (last !== undefined) return last;
+    // a network without convolutions (an MLP): the last hidden dense layer plays the role
+    const dense = classifier.layers.filter((l) => l.kind === 'dense');
+    const hidden = dense[dense.length - 2];
+    if (hidden === undefined || hidden.units < 2) {
       throw new LayerNotFoundError(
         { fn: FN, arg: 'classifier' },
-        `has no conv layer to prune; name a conv or dense layer with options.layer (layers: ${classifier.layers
+        `has no conv layer and no hidden dense layer to prune; name a conv or dense layer with options.layer (layers: ${classifier.layers
           .map((l) => l.name)
           .join(', ')})`,
       );
     }
-    return last;
+    return hidden;
   }
   const info = findLayer(FN, 'options.layer', classifier, layer);
   if (info.kind !== 'conv' && info.kind !== 'dense') {

@@ -81,20 +81,25 @@ export async function detect(
   options: ActivationClusteringOptions = {},
 ): Promise<ActivationClusteringReport> {
   const fn = 'activationClustering.detect';
-  const o = resolveOptions(fn, ACTIVATION_CLUSTERING_DEFAULTS, options);
-  assertOneOf(fn, 'options.analysis', o.analysis, [
+  const base = resolveOptions(fn, ACTIVATION_CLUSTERING_DEFAULTS, options);
+  assertOneOf(fn, 'options.analysis', base.analysis, [
     'exclusionary-reclassification',
     'relative-size',
     'silhouette',
     'distance',
     'smaller',
   ] as const);
-  const needsTraining = o.analysis === 'exclusionary-reclassification';
+  const needsTraining = base.analysis === 'exclusionary-reclassification';
   requireCapabilities(fn, 'classifier', classifier, needsTraining ? ['layers', 'train'] : ['layers']);
   const clf = classifier as LayeredClassifier;
   const info: LayerInfo =
-    o.layer === undefined ? lastHiddenLayer(fn, clf) : findLayer(fn, 'options.layer', clf, o.layer);
+    base.layer === undefined ? lastHiddenLayer(fn, clf) : findLayer(fn, 'options.layer', clf, base.layer);
   const width = info.outputShape.reduce((a, b) => a * b, 1);
+  // a layer no wider than the default `dims` is clustered as it is: there is nothing to reduce
+  const o =
+    options.dims === undefined && base.reduction !== 'none' && width <= base.dims
+      ? { ...base, reduction: 'none' as const }
+      : base;
   validateOptions(fn, o, width);
   const K = clf.numClasses;
   assertLabeledData(fn, 'data', data, { inputShape: clf.inputShape, numClasses: K });

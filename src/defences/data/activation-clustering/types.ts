@@ -32,7 +32,12 @@ export interface ActivationClusteringOptions extends LongRunningOptions {
   readonly segmentBy?: Segmentation;
   /** `'ica'` (FastICA, the paper), `'pca'` (principal components) or `'none'`. @default 'ica' */
   readonly reduction?: ActivationReduction;
-  /** Components kept by the reduction; must be below the layer's width. @default 10 (the paper) */
+  /**
+   * Components kept by the reduction; must be below the layer's width. Left
+   * at its default, a layer of at most 10 units is clustered without
+   * reduction (sklearn's FastICA, which ART uses, would keep all components).
+   * @default 10 (the paper)
+   */
   readonly dims?: number;
   /** k-means restarts per class (seeded k-means++); the lowest inertia wins. @default 50 */
   readonly nInit?: number;

@@ -12,6 +12,7 @@ import { assertInteger } from '../../../core/checks.js';
 import type { Classifier } from '../../../core/classifier.js';
 import { BackdoorKitError, InvalidArgumentError, UnsupportedError } from '../../../core/errors.js';
 import { gradientFailure, releaseFailedTape } from '../../../core/gradient-errors.js';
+import { assertImageClassifier as assertPixelClassifier } from '../../../core/classifier.js';
 import { report as reportProgress, throwIfAborted, yieldToEventLoop } from '../../../core/progress.js';
 import { makeRng, type Rng } from '../../../core/rng.js';
 import { CostSchedule, type CostScheduleOptions } from './cost-schedule.js';
@@ -370,12 +371,5 @@ export function checkLabels(fn: string, labels: unknown, numClasses: number): nu
 }
 
 export function assertImageClassifier(fn: string, classifier: Classifier): [number, number, number] {
-  const s = classifier.inputShape;
-  if (s.length !== 3 || !s.every((d) => Number.isInteger(d) && d > 0)) {
-    throw new UnsupportedError(
-      { fn, arg: 'classifier', value: s },
-      'must take images [height, width, channels] (Neural Cleanse reverses an image mask)',
-    );
-  }
-  return [s[0]!, s[1]!, s[2]!];
+  return assertPixelClassifier(fn, classifier, 'Neural Cleanse reverses an image mask');
 }
