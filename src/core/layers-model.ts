@@ -27,7 +27,8 @@ import { recomputeBatchNorm } from './batch-norm.js';
 import { assertDifferentiable, gradientFailure, releaseFailedTape } from './gradient-errors.js';
 import { InvalidArgumentError, NonFiniteError, ShapeError, UnsupportedError } from './errors.js';
 import { report, throwIfAborted, yieldToEventLoop } from './progress.js';
-import { perturbedForwardOf, scaleKernelsInPlace } from './perturb.js';
+import { perturbedForwardOf } from './perturb.js';
+import { GraphPerturbedForward, scaleUnitsInPlace } from './perturb-graph.js';
 import { makeRng } from './rng.js';
 import type { AnyLabeledData } from './types.js';
 import { registerCustomLayers, UnitMask } from './unit-mask-layer.js';
@@ -356,7 +357,16 @@ export class LayersModelClassifier implements FullClassifier, MaskUpdatableClass
    * @throws {@link UnsupportedError} naming the layer or topology it cannot re-compute.
    */
   perturbedForward(layers: readonly string[], fn = 'perturbedForward'): PerturbedForward {
-    return perturbedForwardOf(this.model, this.output === 'logits', layers, fn);
+    const logits = this.output === 'logits';
+    // the chain interpreter for plain chains without BN; the model itself, with scaled reads, for the rest
+    if (!flattenLayers(this.model).some(({ layer }) => layer.getClassName() === 'BatchNormalization')) {
+      try {
+        return perturbedForwardOf(this.model, logits, layers, fn);
+      } catch (e) {
+        if (!(e instanceof UnsupportedError)) throw e;
+      }
+    }
+    return new GraphPerturbedForward(this.model, logits, layers, fn);
   }
 
   /**
@@ -376,7 +386,7 @@ export class LayersModelClassifier implements FullClassifier, MaskUpdatableClass
     }
     const copy = this.clone();
     try {
-      scaleKernelsInPlace(copy.model, checked);
+      scaleUnitsInPlace(fn, copy.model, checked);
     } catch (e) {
       copy.dispose();
       throw e;

@@ -334,19 +334,3 @@ export function perturbedForwardOf(
 ): PerturbedForward {
   return new LayersPerturbedForward(model, outputsLogits, perturbed, fn);
 }
-
-/**
- * Multiplies the kernel of each named layer of `model` in place, per output
- * unit, by `scales[layer]` (biases are kept).
- */
-export function scaleKernelsInPlace(model: tfl.LayersModel, scales: ReadonlyMap<string, Float32Array>): void {
-  for (const [name, keep] of scales) {
-    const layer = model.getLayer(name);
-    tf.tidy(() => {
-      const keepT = tf.tensor1d(keep, 'float32');
-      layer.setWeights(
-        layer.getWeights().map((w, i) => (layer.weights[i]!.originalName.endsWith('/kernel') ? tf.mul(w, keepT) : w)),
-      );
-    });
-  }
-}

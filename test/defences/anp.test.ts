@@ -21,6 +21,7 @@ import { accuracy, attackSuccessRate } from '../../src/metrics/index.js';
 import { backdoorFixture, type BackdoorFixture } from '../helpers/backdoor-fixture.js';
 import { ready } from '../helpers/backend.js';
 import { weightsOf } from '../helpers/fixtures.js';
+import { bnCnn } from '../helpers/zoo.js';
 import { plantedData, plantedModel } from '../helpers/hand-models.js';
 
 let fx: BackdoorFixture;
@@ -247,7 +248,36 @@ describe('anp.repair re-computes other architectures faithfully', () => {
     data.x.dispose();
   });
 
-  it('names the layer class it cannot run, and refuses branching models', async () => {
+  it('on conv → BatchNorm perturbs the BN neurons (γ by the weight, β by the bias coefficient), as the paper does', async () => {
+    const clf = fromLayersModel(bnCnn(2), { owned: true });
+    const x = tf.randomUniform([5, 8, 8, 1], 0, 1, 'float32', 9);
+    const net = clf.perturbedForward(['conv1']);
+    const start = tf.memory().numTensors;
+    const [got, want] = tf.tidy(() => {
+      const w = tf.tensor1d([1, 1, 0, 1, 1, 1, 1, 1]);
+      const bias = tf.tensor1d([1, 1, 2, 1, 1, 1, 1, 1]);
+      const g = net.forward(x, [{ weight: w, bias }]);
+      // by hand: γ[2] = 0 and β[2] doubled in a copy
+      const copy = clf.clone();
+      const bn = copy.model.getLayer('bn1');
+      const [gamma, beta, mean, variance] = bn.getWeights();
+      bn.setWeights([tf.mul(gamma!, w), tf.mul(beta!, bias), mean!, variance!]);
+      const p = copy.predict(x);
+      const out = [Array.from(g.dataSync()), Array.from(p.dataSync())];
+      copy.dispose();
+      return out;
+    });
+    for (let i = 0; i < want!.length; i++) assert.ok(Math.abs(got![i]! - want![i]!) < 1e-6);
+    assert.equal(tf.memory().numTensors, start);
+    // pruning by weights zeroes the same γ
+    const pruned = clf.withScaledKernels({ conv1: [1, 1, 0, 1, 1, 1, 1, 1] });
+    assert.equal((await pruned.model.getLayer('bn1').getWeights()[0]!.data())[2], 0);
+    pruned.dispose();
+    clf.dispose();
+    x.dispose();
+  });
+
+  it('runs on models the chain interpreter cannot (padding, branches): scaled reads reproduce predict and pruning', async () => {
     const withPad = fromLayersModel(
       tfl.sequential({
         layers: [
@@ -260,15 +290,50 @@ describe('anp.repair re-computes other architectures faithfully', () => {
       { owned: true },
     );
     const data = randomData(12, [6, 6, 1], 3, 4);
-    await expectError(repair(withPad, data), 'UNSUPPORTED', 'ZeroPadding2D');
+    const padded = await repair(withPad, data, { iterations: 3, trainBatchSize: 6 });
+    padded.classifier.dispose();
     const input = tfl.input({ shape: [6, 6, 1] });
-    const a = tfl.layers.conv2d({ filters: 2, kernelSize: 3, padding: 'same' }).apply(input) as tfl.SymbolicTensor;
-    const b = tfl.layers.conv2d({ filters: 2, kernelSize: 3, padding: 'same' }).apply(input) as tfl.SymbolicTensor;
+    const a = tfl.layers
+      .conv2d({ filters: 2, kernelSize: 3, padding: 'same', name: 'a' })
+      .apply(input) as tfl.SymbolicTensor;
+    const b = tfl.layers
+      .conv2d({ filters: 2, kernelSize: 3, padding: 'same', name: 'b' })
+      .apply(input) as tfl.SymbolicTensor;
     const sum = tfl.layers.add().apply([a, b]) as tfl.SymbolicTensor;
-    const flat = tfl.layers.flatten().apply(sum);
+    const flat = tfl.layers.flatten({ name: 'flat' }).apply(sum);
     const out = tfl.layers.dense({ units: 3, activation: 'softmax' }).apply(flat) as tfl.SymbolicTensor;
     const branching = fromLayersModel(tfl.model({ inputs: input, outputs: out }), { owned: true });
-    await expectError(repair(branching, data), 'UNSUPPORTED', 'linear chain');
+    const start = tf.memory().numTensors;
+    const net = branching.perturbedForward(['a', 'b']);
+    assert.deepEqual(net.units, [2, 2]);
+    const [same, pruned, want, wantPruned] = tf.tidy(() => {
+      const ones = tf.ones([2]);
+      const half = tf.tensor1d([0, 1]);
+      const scaled = branching.withScaledKernels({ a: [0, 1] });
+      const r = [
+        net.forward(data.x, [
+          { weight: ones, bias: null },
+          { weight: ones, bias: null },
+        ]),
+        net.forward(data.x, [{ weight: half, bias: null }, null]),
+        branching.predict(data.x),
+        scaled.predict(data.x),
+      ].map((t) => Array.from(t.dataSync()));
+      scaled.dispose();
+      return r;
+    });
+    for (let i = 0; i < want!.length; i++) {
+      assert.ok(Math.abs(same![i]! - want![i]!) < 1e-6, 'all-ones coefficients are the model itself');
+      assert.ok(Math.abs(pruned![i]! - wantPruned![i]!) < 1e-6, 'a zero coefficient is a zeroed kernel');
+    }
+    assert.equal(tf.memory().numTensors, start);
+    const r = await repair(branching, data, { iterations: 3, trainBatchSize: 6 });
+    assert.deepEqual(
+      r.masks.map((m) => m.layer),
+      ['a', 'b'],
+    );
+    r.classifier.dispose();
+    await expectError(repair(branching, data, { layers: ['flat'] }), 'INVALID_ARGUMENT', 'per-unit kernel');
     withPad.dispose();
     branching.dispose();
     data.x.dispose();

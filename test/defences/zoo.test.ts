@@ -58,16 +58,16 @@ const IMAGE_ONLY = {
 
 const ZOO: Record<string, ZooCase> = {
   'BN CNN': { build: () => bnCnn(1), data: images, refuses: {} },
-  'depthwise-separable': { build: () => separableNet(1), data: images, refuses: { anp: 'UNSUPPORTED' } },
-  residual: { build: () => residualNet(1), data: images, refuses: { anp: 'UNSUPPORTED' } },
-  nested: { build: () => nestedNet(1), data: images, refuses: { anp: 'UNSUPPORTED' } },
+  'depthwise-separable': { build: () => separableNet(1), data: images, refuses: {} },
+  residual: { build: () => residualNet(1), data: images, refuses: {} },
+  nested: { build: () => nestedNet(1), data: images, refuses: {} },
   'text CNN': {
     build: () => textCnn(1),
     data: () => {
       const d = textFixture(48, 1);
       return { x: d.x, y: d.y };
     },
-    refuses: { ...IMAGE_ONLY, anp: 'UNSUPPORTED' },
+    refuses: IMAGE_ONLY,
   },
   'tabular MLP': {
     build: () => tabularMlp(1),

@@ -16,10 +16,14 @@
  * The optimisation needs the mask and the perturbations inside the forward
  * pass, which the generic `Classifier` interface cannot give; so ANP asks for
  * the `perturb` capability (`PerturbableClassifier`: `perturbedForward` and
- * `withScaledKernels`). A `LayersModelClassifier` has it for a linear chain
- * of the layers listed in {@link ANP_SUPPORTED_LAYERS}, re-computing each
- * layer's forward pass with tf ops from its weights. Models without BatchNorm are supported:
- * the perturbed units are those of the conv and dense layers.
+ * `withScaledKernels`). A `LayersModelClassifier` has it for any layers
+ * graph: plain chains without BatchNorm are re-computed with tf ops from
+ * their weights; every other model (BatchNorm, residual, nested,
+ * depthwise-separable) runs as itself with each perturbed layer's kernel
+ * and bias reads scaled per unit. The perturbed units are those of the
+ * layers in {@link ANP_SUPPORTED_LAYERS}; where such a layer feeds a
+ * BatchNormalization, the BN neurons (γ, β) are perturbed, as in the paper's
+ * BN networks.
  *
  * @packageDocumentation
  */
@@ -38,7 +42,7 @@ import {
   type UnitCoefficients,
 } from '../../core/classifier.js';
 import { gradientFailure, releaseFailedTape } from '../../core/gradient-errors.js';
-import { PERTURBABLE_LAYER_CLASSES } from '../../core/perturb.js';
+import { UNIT_KERNEL } from '../../core/perturb-graph.js';
 import {
   InvalidArgumentError,
   LayerNotFoundError,
@@ -62,8 +66,13 @@ import { resolveOptions } from '../../core/options.js';
 import { assertLabeledData } from '../../core/validate.js';
 import { accuracyOfChecked } from '../../metrics/classification.js';
 
-/** tfjs-layers classes ANP can run (re-implement) in its forward pass. */
-export const ANP_SUPPORTED_LAYERS: readonly string[] = PERTURBABLE_LAYER_CLASSES;
+/**
+ * tfjs-layers classes whose units ANP perturbs and prunes (layers with a
+ * per-unit kernel; a conv followed by BatchNormalization has its BN neurons
+ * perturbed). Every other layer class runs as itself: ANP works on any
+ * layers graph (residual, nested, depthwise-separable).
+ */
+export const ANP_SUPPORTED_LAYERS: readonly string[] = Object.freeze(Object.keys(UNIT_KERNEL));
 
 /** How the selected units are removed from the returned classifier. */
 export type AnpPruning = 'weights' | 'mask';
@@ -228,9 +237,14 @@ function resolveAnpOptions(options: unknown): typeof ANP_DEFAULTS {
   return o;
 }
 
-/** The layers ANP perturbs: the named ones (checked), or every Conv2D/Dense but the last. */
+/** Whether ANP can perturb a layer's units: a layer with a per-unit kernel (Dense, Conv1D/2D, depthwise, separable). */
+function perturbable(l: LayerInfo): boolean {
+  return Object.hasOwn(UNIT_KERNEL, l.className);
+}
+
+/** The layers ANP perturbs: the named ones (checked), or every layer with a per-unit kernel but the last. */
 function resolvePerturbedLayers(classifier: LayeredClassifier, names: readonly string[] | undefined): LayerInfo[] {
-  const affine = classifier.layers.filter((l) => l.className === 'Conv2D' || l.className === 'Dense');
+  const affine = classifier.layers.filter(perturbable);
   if (names === undefined) {
     const chosen = affine.slice(0, -1);
     if (chosen.length === 0) {
@@ -249,10 +263,10 @@ function resolvePerturbedLayers(classifier: LayeredClassifier, names: readonly s
         `must name a layer of the model (layers: ${classifier.layers.map((l) => l.name).join(', ')})`,
       );
     }
-    if (info.className !== 'Conv2D' && info.className !== 'Dense') {
+    if (!perturbable(info)) {
       throw new InvalidArgumentError(
         { fn: FN, arg: `options.layers[${i}]`, value: name },
-        `must name a Conv2D or Dense layer (it is a ${info.className})`,
+        `must name a layer with a per-unit kernel (${Object.keys(UNIT_KERNEL).join(', ')}; it is a ${info.className})`,
       );
     }
     return info;
@@ -345,7 +359,7 @@ type PruneOptions = Pick<typeof ANP_DEFAULTS, 'pruneBy' | 'threshold' | 'count' 
 
 /**
  * The masks of an earlier result, checked against `classifier`: one entry per
- * Conv2D/Dense layer named at most once, one finite value per unit.
+ * perturbable layer named at most once, one finite value per unit.
  */
 function checkedMasks(
   fn: string,
@@ -362,10 +376,10 @@ function checkedMasks(
   const seen = new Set<string>();
   const clean: AnpLayerMask[] = (masks as AnpLayerMask[]).map((m: AnpLayerMask, i: number) => {
     const info = classifier.layers.find((l) => l.name === m?.layer);
-    if (info === undefined || (info.className !== 'Conv2D' && info.className !== 'Dense')) {
+    if (info === undefined || !perturbable(info)) {
       throw new LayerNotFoundError(
         { fn, arg: `report.masks[${i}].layer`, value: m?.layer },
-        'must name a Conv2D or Dense layer of the classifier',
+        `must name a layer of the classifier with a per-unit kernel (${ANP_SUPPORTED_LAYERS.join(', ')})`,
       );
     }
     if (seen.has(info.name)) {
