@@ -10,7 +10,7 @@
  * the raw-pixel baseline; both repairs (ASR, clean accuracy, epochs to
  * converge); Spectral Signatures (ε sweep, repair); AC's own time against
  * scikit-learn's FastICA + KMeans on the same activation matrices
- * (../shared/peer/sklearn_ica_kmeans.py, run in the same script); the
+ * (bench/peer/sklearn_ica_kmeans.py, run in the same script); the
  * activation pass over 80,000 samples (peak tensor memory).
  *
  * Run: `npx tsx bench/data-defences.ts` (prints the tables) or
@@ -35,7 +35,7 @@ import { formatNumber, markdownTable, writeSection } from './results-file.js';
 import { subject, useBackend, type Subject } from './subjects.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const PEER = join(ROOT, '..', 'shared', 'peer', 'sklearn_ica_kmeans.py');
+const PEER = join(ROOT, 'bench', 'peer', 'sklearn_ica_kmeans.py');
 const PYTHON = '/usr/bin/python3';
 const TARGET = 0;
 
@@ -424,7 +424,7 @@ export async function benchDataDefences(): Promise<{ markdown: string }> {
     '',
     '### Speed',
     '',
-    'AC’s own work (reduction + 2-means + silhouette/separation + a size analysis; the forward pass excluded) against scikit-learn 1.2 `FastICA(10, max_iter=1000, tol=0.005)` + `KMeans(2, n_init=10)` timed inside Python by ../shared/peer/sklearn_ica_kmeans.py on the same per-class activation matrices, in the same script run (best of two runs each; the machine is shared, so only the ratio means anything).',
+    'AC’s own work (reduction + 2-means + silhouette/separation + a size analysis; the forward pass excluded) against scikit-learn 1.2 `FastICA(10, max_iter=1000, tol=0.005)` + `KMeans(2, n_init=10)` timed inside Python by bench/peer/sklearn_ica_kmeans.py on the same per-class activation matrices, in the same script run (best of two runs each; the machine is shared, so only the ratio means anything).',
     '',
     markdownTable(
       [

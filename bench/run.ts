@@ -19,6 +19,8 @@ import { benchPruning } from './pruning.js';
 import { writeSection } from './results-file.js';
 import { benchTraining } from './training.js';
 import { benchTrojanNet } from './trojannet.js';
+import { benchZoo } from './zoo.js';
+import { benchTextAc } from './text-ac.js';
 
 interface Section {
   title: string;
@@ -50,6 +52,8 @@ const SECTIONS: Record<string, Section> = {
     run: () => benchNeuralCleanseRounding(),
   },
   pruning: { title: 'Fine-Pruning and ANP (issue 6)', run: () => benchPruning() },
+  'text-ac': { title: 'Activation Clustering on a synthetic text task (issue 14)', run: () => benchTextAc() },
+  zoo: { title: 'Defences on the model zoo: BatchNorm and residual networks (issue 14)', run: () => benchZoo() },
   combinations: { title: 'Combining defences: AC → FP vs FP → AC (issue 7)', run: () => benchCombinations() },
   kernels: {
     title: 'Convolution kernels: stock tfjs vs registerFastKernels',

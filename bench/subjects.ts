@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 
@@ -28,6 +29,7 @@ import {
   type LayersModelClassifier,
   type Trigger,
 } from '../src/index.js';
+import * as zoo from '../test/helpers/zoo.js';
 
 const CACHE = join(dirname(fileURLToPath(import.meta.url)), '..', '.bench-cache');
 
@@ -37,6 +39,23 @@ export async function useBackend(name: 'wasm' | 'cpu' = 'wasm'): Promise<void> {
   await tf.setBackend(name);
   await tf.ready();
   registerFastKernels();
+}
+
+/** A fresh model of `arch` for 28×28 digits, 10 classes. */
+function buildArch(arch: NonNullable<SubjectOptions['arch']>, seed: number): tfl.LayersModel {
+  const shape: [number, number, number] = [28, 28, 1];
+  switch (arch) {
+    case 'kwon':
+      return models.kwonCnn({ inputShape: shape, numClasses: 10, seed });
+    case 'bn':
+      return zoo.bnCnn(seed + 1, shape, 10, 2);
+    case 'residual':
+      return zoo.residualNet(seed + 1, shape, 10, 3);
+    case 'separable':
+      return zoo.separableNet(seed + 1, shape, 10, 4);
+    default:
+      return models.smallCnn({ inputShape: shape, numClasses: 10, seed });
+  }
 }
 
 /** The bundled MNIST split every benchmark uses. */
@@ -64,7 +83,8 @@ export interface SubjectOptions {
   /** Target for all-to-one. @default 0 */
   target?: number;
   /** Architecture. @default 'small' */
-  arch?: 'small' | 'kwon';
+  /** Architecture: the small CNN, Kwon's CNN, or a zoo model (BN CNN ×2 width, residual ×3, depthwise-separable ×4). */
+  arch?: 'small' | 'kwon' | 'bn' | 'residual' | 'separable';
   /** Trigger. @default the 4×4 white square */
   trigger?: Trigger;
   /** Cache key of a non-default trigger (required with `trigger`). */
@@ -138,8 +158,7 @@ export async function subject(opts: SubjectOptions): Promise<Subject> {
   if (existsSync(join(dir, 'model.json'))) {
     classifier = fromLayersModel(await loadModel(dir), { owned: true });
   } else {
-    const build = arch === 'kwon' ? models.kwonCnn : models.smallCnn;
-    classifier = fromLayersModel(build({ inputShape: [28, 28, 1], numClasses: 10, seed }), { owned: true });
+    classifier = fromLayersModel(buildArch(arch, seed), { owned: true });
     const t0 = performance.now();
     await classifier.fit(train, { epochs, batchSize: 128, learningRate: 1e-3, seed });
     trainSeconds = (performance.now() - t0) / 1000;

@@ -21,14 +21,15 @@ function initFactory(seed: number): () => ReturnType<typeof tfl.initializers.glo
 }
 
 /** conv(8, stride 2, same) → BN → ReLU → conv(8, same) → BN → ReLU → GAP → dense. Last conv: `conv2`. */
-export function bnCnn(seed = 1, inputShape: Shape3 = [8, 8, 1], numClasses = 3): tfl.LayersModel {
+export function bnCnn(seed = 1, inputShape: Shape3 = [8, 8, 1], numClasses = 3, width = 1): tfl.LayersModel {
   const init = initFactory(seed);
+  const f = (n: number) => n * width;
   return tfl.sequential({
     name: 'bn_cnn',
     layers: [
       L.conv2d({
         inputShape,
-        filters: 8,
+        filters: f(8),
         kernelSize: 3,
         strides: 2,
         padding: 'same',
@@ -37,7 +38,7 @@ export function bnCnn(seed = 1, inputShape: Shape3 = [8, 8, 1], numClasses = 3):
       }),
       L.batchNormalization({ name: 'bn1' }),
       L.activation({ activation: 'relu', name: 'relu1' }),
-      L.conv2d({ filters: 8, kernelSize: 3, padding: 'same', name: 'conv2', kernelInitializer: init() }),
+      L.conv2d({ filters: f(8), kernelSize: 3, padding: 'same', name: 'conv2', kernelInitializer: init() }),
       L.batchNormalization({ name: 'bn2' }),
       L.activation({ activation: 'relu', name: 'relu2' }),
       L.flatten({ name: 'flatten' }),
@@ -47,22 +48,23 @@ export function bnCnn(seed = 1, inputShape: Shape3 = [8, 8, 1], numClasses = 3):
 }
 
 /** MobileNet-style: conv → BN → ReLU, then depthwise 3×3 → BN → ReLU → pointwise 1×1 → BN → ReLU, separable conv, GAP, dense. */
-export function separableNet(seed = 1, inputShape: Shape3 = [8, 8, 1], numClasses = 3): tfl.LayersModel {
+export function separableNet(seed = 1, inputShape: Shape3 = [8, 8, 1], numClasses = 3, width = 1): tfl.LayersModel {
   const init = initFactory(seed);
+  const f = (n: number) => n * width;
   return tfl.sequential({
     name: 'separable_net',
     layers: [
-      L.conv2d({ inputShape, filters: 6, kernelSize: 3, padding: 'same', name: 'stem', kernelInitializer: init() }),
+      L.conv2d({ inputShape, filters: f(6), kernelSize: 3, padding: 'same', name: 'stem', kernelInitializer: init() }),
       L.batchNormalization({ name: 'stem_bn' }),
       L.activation({ activation: 'relu', name: 'stem_relu' }),
       L.depthwiseConv2d({ kernelSize: 3, strides: 2, padding: 'same', name: 'dw1', depthwiseInitializer: init() }),
       L.batchNormalization({ name: 'dw1_bn' }),
       L.activation({ activation: 'relu', name: 'dw1_relu' }),
-      L.conv2d({ filters: 8, kernelSize: 1, name: 'pw1', kernelInitializer: init() }),
+      L.conv2d({ filters: f(8), kernelSize: 1, name: 'pw1', kernelInitializer: init() }),
       L.batchNormalization({ name: 'pw1_bn' }),
       L.activation({ activation: 'relu', name: 'pw1_relu' }),
       L.separableConv2d({
-        filters: 8,
+        filters: f(8),
         kernelSize: 3,
         padding: 'same',
         activation: 'relu',
@@ -77,23 +79,24 @@ export function separableNet(seed = 1, inputShape: Shape3 = [8, 8, 1], numClasse
 }
 
 /** ResNet-style: stem conv → BN → ReLU, a residual block (conv → BN → ReLU → conv → BN, add, ReLU), GAP, dense. */
-export function residualNet(seed = 1, inputShape: Shape3 = [8, 8, 1], numClasses = 3): tfl.LayersModel {
+export function residualNet(seed = 1, inputShape: Shape3 = [8, 8, 1], numClasses = 3, width = 1): tfl.LayersModel {
   const init = initFactory(seed);
+  const f = (n: number) => n * width;
   const input = tfl.input({ shape: inputShape, name: 'image' });
   const apply = (l: tfl.layers.Layer, x: tfl.SymbolicTensor | tfl.SymbolicTensor[]) => l.apply(x) as tfl.SymbolicTensor;
   let x = apply(
-    L.conv2d({ filters: 6, kernelSize: 3, padding: 'same', name: 'stem', kernelInitializer: init() }),
+    L.conv2d({ filters: f(6), kernelSize: 3, padding: 'same', name: 'stem', kernelInitializer: init() }),
     input,
   );
   x = apply(L.batchNormalization({ name: 'stem_bn' }), x);
   const skip = apply(L.activation({ activation: 'relu', name: 'stem_relu' }), x);
   let y = apply(
-    L.conv2d({ filters: 6, kernelSize: 3, padding: 'same', name: 'res_conv1', kernelInitializer: init() }),
+    L.conv2d({ filters: f(6), kernelSize: 3, padding: 'same', name: 'res_conv1', kernelInitializer: init() }),
     skip,
   );
   y = apply(L.batchNormalization({ name: 'res_bn1' }), y);
   y = apply(L.activation({ activation: 'relu', name: 'res_relu1' }), y);
-  y = apply(L.conv2d({ filters: 6, kernelSize: 3, padding: 'same', name: 'res_conv2', kernelInitializer: init() }), y);
+  y = apply(L.conv2d({ filters: f(6), kernelSize: 3, padding: 'same', name: 'res_conv2', kernelInitializer: init() }), y);
   y = apply(L.batchNormalization({ name: 'res_bn2' }), y);
   let z = apply(L.add({ name: 'res_add' }), [y, skip]);
   z = apply(L.activation({ activation: 'relu', name: 'res_relu' }), z);
