@@ -20,6 +20,7 @@ import { writeSection } from './results-file.js';
 import { benchTraining } from './training.js';
 import { benchTrojanNet } from './trojannet.js';
 import { benchZoo } from './zoo.js';
+import { benchTrojanNetDefences } from './trojannet-defences.js';
 import { benchTextAc } from './text-ac.js';
 
 interface Section {
@@ -53,6 +54,10 @@ const SECTIONS: Record<string, Section> = {
   },
   pruning: { title: 'Fine-Pruning and ANP (issue 6)', run: () => benchPruning() },
   'text-ac': { title: 'Activation Clustering on a synthetic text task (issue 14)', run: () => benchTextAc() },
+  'trojannet-defences': {
+    title: 'Defending the TrojanNet-inserted small CNN: the thesis experiment (issue 14)',
+    run: () => benchTrojanNetDefences(),
+  },
   zoo: { title: 'Defences on the model zoo: BatchNorm and residual networks (issue 14)', run: () => benchZoo() },
   combinations: { title: 'Combining defences: AC → FP vs FP → AC (issue 7)', run: () => benchCombinations() },
   kernels: {

@@ -114,7 +114,7 @@ async function ownProbabilities(module: trojanNet.TrojanNetModule, count: number
 }
 
 /** Trains (or loads) the full TrojanNet with the bench's clean patches. */
-async function trainedModule(
+export async function trainedModule(
   options: trojanNet.TrainOptions,
   cleanPatches: Float32Array,
   cache: boolean,

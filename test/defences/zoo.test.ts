@@ -23,6 +23,7 @@ import * as strip from '../../src/defences/input/strip.js';
 import * as anp from '../../src/defences/model/anp.js';
 import * as finePruning from '../../src/defences/model/fine-pruning.js';
 import * as neuralCleanse from '../../src/defences/model/neural-cleanse/index.js';
+import * as trojanNet from '../../src/attacks/trojannet/index.js';
 import { Rng } from '../../src/core/rng.js';
 import { backendName, ready } from '../helpers/backend.js';
 import { toyImages } from '../helpers/fixtures.js';
@@ -33,6 +34,8 @@ type Outcome = 'ran' | `refused ${string}`;
 interface ZooCase {
   readonly build: () => tfl.LayersModel;
   readonly data: () => AnyLabeledData;
+  /** Applied to the trained model (TrojanNet's insert); the result is what the defences get. */
+  readonly after?: (trained: tfl.LayersModel) => Promise<tfl.LayersModel>;
   /** Defences expected to refuse, with the error code. */
   readonly refuses: Readonly<Record<string, string | undefined>>;
 }
@@ -49,6 +52,18 @@ function tabular(n: number, seed: number): AnyLabeledData {
 }
 
 const images = (): AnyLabeledData => toyImages(48, 3, 8);
+
+/** A small TrojanNet (8 patterns) that trains in about a second. */
+const SMALL_TROJANNET = Object.freeze({
+  seed: 4,
+  numPatterns: 8,
+  epochs: 10,
+  stepsPerEpoch: 10,
+  trainBatchSize: 64,
+  learningRate: 0.1,
+  noiseFraction: 0.5,
+  polishEpochs: 2,
+});
 const IMAGE_ONLY = {
   'neural-cleanse': 'UNSUPPORTED',
   strip: 'UNSUPPORTED',
@@ -61,6 +76,20 @@ const ZOO: Record<string, ZooCase> = {
   'depthwise-separable': { build: () => separableNet(1), data: images, refuses: {} },
   residual: { build: () => residualNet(1), data: images, refuses: {} },
   nested: { build: () => nestedNet(1), data: images, refuses: {} },
+  // host and TrojanNet MLP nested as sub-models, a gather-based select layer
+  'TrojanNet-inserted BN CNN': {
+    build: () => bnCnn(1),
+    data: images,
+    after: async (host) => {
+      const module = await trojanNet.train(SMALL_TROJANNET);
+      try {
+        return trojanNet.insert(host, module, { targets: [0] });
+      } finally {
+        module.dispose();
+      }
+    },
+    refuses: {},
+  },
   'text CNN': {
     build: () => textCnn(1),
     data: () => {
@@ -117,6 +146,11 @@ describe(`every defence on every zoo model (${backendName})`, () => {
         clf = fromLayersModel(zc.build(), { owned: true });
         data = zc.data();
         await clf.fit(data, { epochs: 2, batchSize: 16, learningRate: 0.01 });
+        if (zc.after !== undefined) {
+          const host = clf;
+          clf = fromLayersModel(await zc.after(host.model), { owned: true });
+          host.dispose();
+        }
       });
       after(() => {
         clf.dispose();
