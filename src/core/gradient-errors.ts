@@ -92,3 +92,17 @@ export function releaseFailedTape(): void {
   for (const node of state.activeTape) for (const t of node.saved ?? []) t.dispose();
   state.activeTape = null;
 }
+
+/**
+ * Runs one gradient step in `tf.tidy`; a backward pass that fails frees what
+ * tfjs kept ({@link releaseFailedTape}) and throws a typed error where it can
+ * ({@link gradientFailure}).
+ */
+export function gradientStep<T extends tf.TensorContainer>(fn: string, f: () => T): T {
+  try {
+    return tf.tidy(f);
+  } catch (e) {
+    releaseFailedTape();
+    throw gradientFailure(fn, 'classifier', e) ?? e;
+  }
+}

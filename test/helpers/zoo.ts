@@ -96,7 +96,10 @@ export function residualNet(seed = 1, inputShape: Shape3 = [8, 8, 1], numClasses
   );
   y = apply(L.batchNormalization({ name: 'res_bn1' }), y);
   y = apply(L.activation({ activation: 'relu', name: 'res_relu1' }), y);
-  y = apply(L.conv2d({ filters: f(6), kernelSize: 3, padding: 'same', name: 'res_conv2', kernelInitializer: init() }), y);
+  y = apply(
+    L.conv2d({ filters: f(6), kernelSize: 3, padding: 'same', name: 'res_conv2', kernelInitializer: init() }),
+    y,
+  );
   y = apply(L.batchNormalization({ name: 'res_bn2' }), y);
   let z = apply(L.add({ name: 'res_add' }), [y, skip]);
   z = apply(L.activation({ activation: 'relu', name: 'res_relu' }), z);

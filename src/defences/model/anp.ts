@@ -41,7 +41,7 @@ import {
   type TrainableClassifier,
   type UnitCoefficients,
 } from '../../core/classifier.js';
-import { gradientFailure, releaseFailedTape } from '../../core/gradient-errors.js';
+import { gradientStep } from '../../core/gradient-errors.js';
 import { UNIT_KERNEL } from '../../core/perturb-graph.js';
 import {
   InvalidArgumentError,
@@ -292,16 +292,6 @@ async function checkForward(classifier: PerturbableClassifier, network: Perturbe
       { fn: FN, arg: 'classifier', value: `max |difference| ${worst}` },
       "could not be re-computed faithfully from its layers' weights (a layer setting ANP does not model)",
     );
-  }
-}
-
-/** One tidy gradient step; a backward pass that fails frees what tfjs kept and throws a typed error where it can. */
-function gradientStep<T extends tf.TensorContainer>(f: () => T): T {
-  try {
-    return tf.tidy(f);
-  } catch (e) {
-    releaseFailedTape();
-    throw gradientFailure(FN, 'classifier', e) ?? e;
   }
 }
 
@@ -589,7 +579,7 @@ export async function repair<C extends Classifier>(
       for (let i = 0; i < o.trainBatchSize; i++) idx[i] = batchRng.int(n);
       const d0 = units.map((u) => (perturb ? uniform(noiseRng, u, eps) : null));
       const x0 = units.map((u, j) => (perturb && hasBias[j] ? uniform(noiseRng, u, eps) : null));
-      const step = gradientStep(() => {
+      const step = gradientStep(FN, () => {
         const idxT = tf.tensor1d(idx, 'int32');
         const xb = tf.gather(cleanData.x, idxT);
         const yb = tf.gather(yAll, idxT);
