@@ -11,19 +11,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { activationClustering, fromLayersModel, spectralSignatures } from '../src/index.js';
 import { markdownTable } from './results-file.js';
 import { useBackend } from './subjects.js';
+import { f1 } from './zoo.js';
 import { textCnn, textFixture } from '../test/helpers/zoo.js';
-
-function f1(flags: Uint8Array, truth: Uint8Array): number {
-  let tp = 0;
-  let fp = 0;
-  let fn = 0;
-  for (let i = 0; i < truth.length; i++) {
-    if (flags[i] && truth[i]) tp++;
-    else if (flags[i]) fp++;
-    else if (truth[i]) fn++;
-  }
-  return tp === 0 ? 0 : (2 * tp) / (2 * tp + fp + fn);
-}
 
 /** Runs the text benchmark; returns the markdown section. */
 export async function benchTextAc(): Promise<{ markdown: string }> {
@@ -47,8 +36,8 @@ export async function benchTextAc(): Promise<{ markdown: string }> {
       seed,
       d.poisoned.reduce((a, b) => a + b, 0),
       h.accuracy.at(-1)!.toFixed(3),
-      f1(exre.suspicious, d.poisoned).toFixed(3),
-      f1(size.suspicious, d.poisoned).toFixed(3),
+      f1(exre.suspicious, d.poisoned).f1.toFixed(3),
+      f1(size.suspicious, d.poisoned).f1.toFixed(3),
       `${ssTp} of ${ssFlagged}`,
     ]);
     clf.dispose();

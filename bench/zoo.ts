@@ -45,7 +45,7 @@ async function measure(s: Subject, c: Classifier): Promise<{ acc: number; asr: n
   };
 }
 
-function f1(flags: Uint8Array, truth: Uint8Array): { f1: number; precision: number; recall: number } {
+export function f1(flags: Uint8Array, truth: Uint8Array): { f1: number; precision: number; recall: number } {
   let tp = 0;
   let fp = 0;
   let fn = 0;

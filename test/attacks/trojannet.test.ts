@@ -10,22 +10,13 @@ import * as trojanNet from '../../src/attacks/trojannet/index.js';
 import type { BackdoorKitError } from '../../src/core/errors.js';
 import { AbortError, InvalidArgumentError, LabelError, ShapeError } from '../../src/core/errors.js';
 import { fromLayersModel } from '../../src/core/layers-model.js';
+import { SMALL_TROJANNET } from '../helpers/zoo.js';
 
 before(async () => {
   await ready;
 });
 
-/** A small TrojanNet (8 patterns) that trains in about a second. */
-const SMALL = Object.freeze({
-  seed: 4,
-  numPatterns: 8,
-  epochs: 10,
-  stepsPerEpoch: 10,
-  trainBatchSize: 64,
-  learningRate: 0.1,
-  noiseFraction: 0.5,
-  polishEpochs: 2,
-});
+const SMALL = SMALL_TROJANNET;
 
 let shared: trojanNet.TrojanNetModule | undefined;
 async function smallModule(): Promise<trojanNet.TrojanNetModule> {

@@ -27,7 +27,16 @@ import * as trojanNet from '../../src/attacks/trojannet/index.js';
 import { Rng } from '../../src/core/rng.js';
 import { backendName, ready } from '../helpers/backend.js';
 import { toyImages } from '../helpers/fixtures.js';
-import { bnCnn, nestedNet, residualNet, separableNet, tabularMlp, textCnn, textFixture } from '../helpers/zoo.js';
+import {
+  bnCnn,
+  nestedNet,
+  residualNet,
+  separableNet,
+  SMALL_TROJANNET,
+  tabularMlp,
+  textCnn,
+  textFixture,
+} from '../helpers/zoo.js';
 
 type Outcome = 'ran' | `refused ${string}`;
 
@@ -53,17 +62,6 @@ function tabular(n: number, seed: number): AnyLabeledData {
 
 const images = (): AnyLabeledData => toyImages(48, 3, 8);
 
-/** A small TrojanNet (8 patterns) that trains in about a second. */
-const SMALL_TROJANNET = Object.freeze({
-  seed: 4,
-  numPatterns: 8,
-  epochs: 10,
-  stepsPerEpoch: 10,
-  trainBatchSize: 64,
-  learningRate: 0.1,
-  noiseFraction: 0.5,
-  polishEpochs: 2,
-});
 const IMAGE_ONLY = {
   'neural-cleanse': 'UNSUPPORTED',
   strip: 'UNSUPPORTED',

@@ -219,3 +219,15 @@ export function textFixture(n: number, seed = 0, rate = 0.1, vocab = 30, length 
   }
   return { x: tf.tensor2d(ids, [n, length], 'int32'), y, poisoned, vocab, length, target: 1 };
 }
+
+/** A small TrojanNet (8 patterns) that trains in about a second (shared by the attack and zoo tests). */
+export const SMALL_TROJANNET = Object.freeze({
+  seed: 4,
+  numPatterns: 8,
+  epochs: 10,
+  stepsPerEpoch: 10,
+  trainBatchSize: 64,
+  learningRate: 0.1,
+  noiseFraction: 0.5,
+  polishEpochs: 2,
+});
