@@ -12,20 +12,11 @@ import type * as tf from '@tensorflow/tfjs-core';
 import { makeRng } from '../src/core/rng.js';
 import { activationsData } from '../src/core/layers-model.js';
 import * as anpRef from '../src/defences/model/anp.js';
-import { datasets, metrics, poisoning, type LabeledData } from '../src/index.js';
-import { subject, useBackend, type Subject } from './subjects.js';
+import { datasets, metrics, poisoning } from '../src/index.js';
+import { cleanSample, subject, useBackend } from './subjects.js';
 
 const ITERS = Number(process.argv[2] ?? 500);
 const which = (process.argv[3] ?? 'clip').split(',').filter((w) => w === 'clip');
-function cleanSample(s: Subject, k: number, seed: number): LabeledData {
-  const pool: number[] = [];
-  for (let i = 0; i < s.poisoned.length; i++) if (s.poisoned[i] === 0) pool.push(i);
-  const pick = makeRng(seed).sample(pool.length, k);
-  return datasets.subset(
-    s.cleanTrain,
-    Array.from(pick, (j) => pool[j]!),
-  );
-}
 await useBackend('wasm');
 const s = await subject({ kind: 'all-to-one' });
 console.log('layers', s.classifier.layers.map((l) => `${l.name}:${l.className}:${l.units}`).join(' '));

@@ -17,23 +17,11 @@ import { pathToFileURL } from 'node:url';
 
 import * as tf from '@tensorflow/tfjs-core';
 
-import { makeRng } from '../src/core/rng.js';
 import * as anp from '../src/defences/model/anp.js';
 import * as finePruning from '../src/defences/model/fine-pruning.js';
 import { datasets, metrics, type Classifier, type LabeledData } from '../src/index.js';
 import { markdownTable } from './results-file.js';
-import { subject, useBackend, type Subject } from './subjects.js';
-
-/** `k` clean training samples (not poisoned), drawn with `seed`. */
-function cleanSample(s: Subject, k: number, seed: number): LabeledData {
-  const pool: number[] = [];
-  for (let i = 0; i < s.poisoned.length; i++) if (s.poisoned[i] === 0) pool.push(i);
-  const pick = makeRng(seed).sample(pool.length, k);
-  return datasets.subset(
-    s.cleanTrain,
-    Array.from(pick, (j) => pool[j]!),
-  );
-}
+import { cleanSample, subject, useBackend, type Subject } from './subjects.js';
 
 interface Measured {
   acc: number;

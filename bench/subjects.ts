@@ -30,6 +30,7 @@ import {
   type Trigger,
 } from '../src/index.js';
 import * as zoo from '../test/helpers/zoo.js';
+import { makeRng } from '../src/core/rng.js';
 
 const CACHE = join(dirname(fileURLToPath(import.meta.url)), '..', '.bench-cache');
 
@@ -179,4 +180,15 @@ export async function subject(opts: SubjectOptions): Promise<Subject> {
     asr,
     trainSeconds,
   };
+}
+
+/** `k` clean training samples of `s` (never poisoned ones), drawn with `seed`: the defender's data. */
+export function cleanSample(s: Subject, k: number, seed: number): LabeledData {
+  const pool: number[] = [];
+  for (let i = 0; i < s.poisoned.length; i++) if (s.poisoned[i] === 0) pool.push(i);
+  const pick = makeRng(seed).sample(pool.length, k);
+  return datasets.subset(
+    s.cleanTrain,
+    Array.from(pick, (j) => pool[j]!),
+  );
 }

@@ -14,9 +14,8 @@ import * as tf from '@tensorflow/tfjs-core';
 
 import * as trojanNet from '../src/attacks/trojannet/index.js';
 import { anp, datasets, finePruning, fromLayersModel, metrics, neuralCleanse, type LabeledData } from '../src/index.js';
-import { makeRng } from '../src/core/rng.js';
 import { markdownTable } from './results-file.js';
-import { mnistSplit, subject, useBackend } from './subjects.js';
+import { cleanSample, mnistSplit, subject, useBackend } from './subjects.js';
 import { trainedModule } from './trojannet.js';
 
 const pct = (v: number) => (100 * v).toFixed(1);
@@ -49,12 +48,6 @@ export async function benchTrojanNetDefences(log: (l: string) => void = (l) => c
   const rows: Array<Array<string | number>> = [
     ['none (TrojanNet inserted)', pct(before.acc), pct(before.asr), '–', `host accuracy ${pct(s.cleanAccuracy)}%`],
   ];
-  const pool = Array.from({ length: s.cleanTrain.y.length }, (_, i) => i);
-  const pick = (k: number, seed: number) =>
-    datasets.subset(
-      s.cleanTrain,
-      Array.from(makeRng(seed).sample(pool.length, k), (j) => pool[j]!),
-    );
 
   const defender = datasets.subset(
     test,
@@ -76,7 +69,7 @@ export async function benchTrojanNetDefences(log: (l: string) => void = (l) => c
   ]);
   log(`NC flagged ${nc.targets.join(',')}`);
 
-  const clean500 = pick(500, 1);
+  const clean500 = cleanSample(s, 500, 1);
   t0 = performance.now();
   const a = await anp.repair(trojaned, clean500, { seed: 0 });
   const ma = await measure(a.classifier);
@@ -90,7 +83,7 @@ export async function benchTrojanNetDefences(log: (l: string) => void = (l) => c
   log(`ANP acc ${pct(ma.acc)} ASR ${pct(ma.asr)}`);
   a.classifier.dispose();
 
-  const clean1000 = pick(1000, 0);
+  const clean1000 = cleanSample(s, 1000, 0);
   t0 = performance.now();
   const fp = await finePruning.repair(trojaned, clean1000, { seed: 0 });
   const mfp = await measure(fp.classifier);

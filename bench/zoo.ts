@@ -13,30 +13,11 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-import {
-  activationClustering,
-  anp,
-  datasets,
-  finePruning,
-  metrics,
-  type Classifier,
-  type LabeledData,
-} from '../src/index.js';
-import { makeRng } from '../src/core/rng.js';
+import { activationClustering, anp, finePruning, metrics, type Classifier } from '../src/index.js';
 import { markdownTable } from './results-file.js';
-import { subject, useBackend, type Subject } from './subjects.js';
+import { cleanSample, subject, useBackend, type Subject } from './subjects.js';
 
 const pct = (v: number) => (100 * v).toFixed(1);
-
-function cleanDigits(s: Subject, k: number, seed: number): LabeledData {
-  const pool: number[] = [];
-  for (let i = 0; i < s.poisoned.length; i++) if (s.poisoned[i] === 0) pool.push(i);
-  const pick = makeRng(seed).sample(pool.length, k);
-  return datasets.subset(
-    s.cleanTrain,
-    Array.from(pick, (j) => pool[j]!),
-  );
-}
 
 async function measure(s: Subject, c: Classifier): Promise<{ acc: number; asr: number }> {
   return {
@@ -98,7 +79,7 @@ export async function benchZoo(
     ]);
     log(`  AC F1 ${q.f1.toFixed(3)}`);
 
-    const clean1000 = cleanDigits(s, 1000, 0);
+    const clean1000 = cleanSample(s, 1000, 0);
     t0 = performance.now();
     const fp = await finePruning.repair(s.classifier, clean1000, { seed: 0 });
     const mfp = await measure(s, fp.classifier);
@@ -114,7 +95,7 @@ export async function benchZoo(
     fp.classifier.dispose();
     clean1000.x.dispose();
 
-    const clean500 = cleanDigits(s, 500, 1);
+    const clean500 = cleanSample(s, 500, 1);
     t0 = performance.now();
     const a = await anp.repair(s.classifier, clean500, { seed: 0 });
     const ma = await measure(s, a.classifier);

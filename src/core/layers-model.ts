@@ -351,8 +351,10 @@ export class LayersModelClassifier implements FullClassifier, MaskUpdatableClass
 
   /**
    * The forward pass re-computed from the layers' weights, with per-unit
-   * coefficients on `layers` (each a Conv2D or Dense layer). Supports linear
-   * chains of the layer classes in `PERTURBABLE_LAYER_CLASSES`.
+   * coefficients on `layers` (each a layer with a per-unit kernel). Plain
+   * BN-free chains of the layer classes in `PERTURBABLE_LAYER_CLASSES` are
+   * re-computed with tf ops; every other graph runs as itself with scaled
+   * kernel and bias reads (`GraphPerturbedForward`).
    *
    * @throws {@link UnsupportedError} naming the layer or topology it cannot re-compute.
    */

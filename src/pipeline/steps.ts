@@ -14,12 +14,10 @@ import * as activationClustering from '../defences/data/activation-clustering/in
 import * as anp from '../defences/model/anp.js';
 import * as finePruning from '../defences/model/fine-pruning.js';
 import * as neuralCleanse from '../defences/model/neural-cleanse/index.js';
+import { NC_NEEDS_PIXELS } from '../defences/model/neural-cleanse/reverse.js';
 import * as spectralSignatures from '../defences/data/spectral-signatures.js';
 import { evaluate, type EvaluateOptions, type Evaluation } from '../evaluation/index.js';
 import type { PipelineState, Step, StepContext } from './types.js';
-
-/** Why Neural Cleanse refuses data other than images. */
-const NC_NEEDS_IMAGES = 'Neural Cleanse reverse-engineers a trigger as a mask over pixels';
 
 function need(fn: string, state: PipelineState, key: 'train' | 'clean'): AnyLabeledData {
   const d = state[key];
@@ -243,7 +241,7 @@ export function neuralCleanseStep(options: NeuralCleanseStepOptions = {}): Step<
     name: 'NC',
     run: async (state, ctx) => {
       const clean = need(fn, state, 'clean');
-      assertImageData(fn, 'state.clean', clean, {}, NC_NEEDS_IMAGES);
+      assertImageData(fn, 'state.clean', clean, {}, NC_NEEDS_PIXELS);
       const detection = await neuralCleanse.detect(state.classifier, clean, withContext(options.detect, ctx));
       if (!detection.backdoored) return { report: { detection, repair: null } };
       const { classifier, ...repair } = await neuralCleanse.repair(

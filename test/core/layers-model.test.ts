@@ -177,7 +177,6 @@ describe('fromLayersModel', () => {
       [2, 2, 2],
     ];
     const x = tf.tensor2d(rows);
-    const sums = rows.map((r) => r.reduce((a, b) => a + b, 0)); // 1, 2, 3, 6
     const start = tf.memory().numTensors;
     assert.equal(await clf.recomputeBatchNorm(x, { batchSize: 3 }), 1);
     assert.equal(tf.memory().numTensors, start);
@@ -197,7 +196,6 @@ describe('fromLayersModel', () => {
       assert.ok(Math.abs(variance![u]! - v) < 1e-5, `variance ${variance![u]} vs ${v}`);
     }
     assert.equal((model.getLayer('bn') as unknown as { momentum: number }).momentum, 0.99, 'momentum restored');
-    void sums;
     // a network without BN: nothing to do
     const plain = fromLayersModel(tinyConvModel(1));
     assert.equal(await plain.recomputeBatchNorm(data.x), 0);

@@ -17,11 +17,11 @@ import { InvalidArgumentError } from '../../../core/errors.js';
 import { resolveOptions } from '../../../core/options.js';
 import { throwIfAborted } from '../../../core/progress.js';
 import type { LabeledData } from '../../../core/types.js';
-import { assertImageData } from '../../../core/validate.js';
 import { attackSuccessOrNaN } from '../../../metrics/classification.js';
 import { checkScheduleOptions } from './cost-schedule.js';
 import {
   type ReversedTrigger,
+  assertCleanImages,
   assertImageClassifier,
   checkLabels,
   predictStamped,
@@ -91,16 +91,7 @@ export async function detect(
   assertLongRunning(fn, o);
   const [H, W, C] = assertImageClassifier(fn, classifier);
   const labels = checkLabels(fn, o.labels, classifier.numClasses);
-  assertImageData(
-    fn,
-    'cleanData',
-    cleanData,
-    {
-      inputShape: classifier.inputShape,
-      numClasses: classifier.numClasses,
-    },
-    'Neural Cleanse reverse-engineers a trigger as a mask over pixels',
-  );
+  assertCleanImages(fn, classifier, cleanData);
   if (cleanData.y.length < o.trainBatchSize) {
     throw new InvalidArgumentError(
       { fn, arg: 'cleanData', value: `${cleanData.y.length} samples` },

@@ -40,8 +40,7 @@ import { columnMeansOf } from '../../../stats/matrix.js';
 import { report as reportProgress, throwIfAborted, yieldToEventLoop } from '../../../core/progress.js';
 import { makeRng } from '../../../core/rng.js';
 import type { LabeledData, ProgressEvent } from '../../../core/types.js';
-import { assertImageData } from '../../../core/validate.js';
-import { applyReversed, assertImageClassifier } from './reverse.js';
+import { applyReversed, assertCleanImages, assertImageClassifier } from './reverse.js';
 import {
   type InputFilter,
   NEURAL_CLEANSE_REPAIR_DEFAULTS,
@@ -218,16 +217,7 @@ export async function repair<C extends Classifier>(
     o.method === 'pruning' || o.filter
       ? resolveLayer(fn, classifier as unknown as LayeredClassifier, o.layer)
       : undefined;
-  assertImageData(
-    fn,
-    'cleanData',
-    cleanData,
-    {
-      inputShape: classifier.inputShape,
-      numClasses: classifier.numClasses,
-    },
-    'Neural Cleanse reverse-engineers a trigger as a mask over pixels',
-  );
+  assertCleanImages(fn, classifier, cleanData);
   const targetsGiven = o.targets ?? (report as Partial<NeuralCleanseReport> | null)?.targets;
   if (!Array.isArray(targetsGiven)) {
     throw new InvalidArgumentError(

@@ -10,6 +10,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { argmaxRows, collectBatches } from '../../../core/batching.js';
 import { assertInteger } from '../../../core/checks.js';
 import type { Classifier } from '../../../core/classifier.js';
+import type { LabeledData } from '../../../core/types.js';
+import { assertImageData } from '../../../core/validate.js';
 import { BackdoorKitError, InvalidArgumentError, UnsupportedError } from '../../../core/errors.js';
 import { gradientFailure, releaseFailedTape } from '../../../core/gradient-errors.js';
 import { assertImageClassifier as assertPixelClassifier } from '../../../core/classifier.js';
@@ -372,4 +374,22 @@ export function checkLabels(fn: string, labels: unknown, numClasses: number): nu
 
 export function assertImageClassifier(fn: string, classifier: Classifier): [number, number, number] {
   return assertPixelClassifier(fn, classifier, 'Neural Cleanse reverses an image mask');
+}
+
+/** Why Neural Cleanse refuses data other than images. */
+export const NC_NEEDS_PIXELS = 'Neural Cleanse reverse-engineers a trigger as a mask over pixels';
+
+/** Checks the defender's clean data: images of the classifier's input shape, labels in range. */
+export function assertCleanImages(
+  fn: string,
+  classifier: Classifier,
+  cleanData: unknown,
+): asserts cleanData is LabeledData {
+  assertImageData(
+    fn,
+    'cleanData',
+    cleanData,
+    { inputShape: classifier.inputShape, numClasses: classifier.numClasses },
+    NC_NEEDS_PIXELS,
+  );
 }
